@@ -1,0 +1,329 @@
+package kpi
+
+import (
+	"fmt"
+	"math"
+	"time"
+)
+
+// Zone is a KPI's traffic-light state.
+type Zone string
+
+// The zones, in the order they are exposed.
+const (
+	Green   Zone = "green"
+	Yellow  Zone = "yellow"
+	Red     Zone = "red"
+	Unknown Zone = "unknown"
+)
+
+// Zones lists every zone, in exposition order.
+var Zones = []Zone{Green, Yellow, Red, Unknown}
+
+// Trend values.
+const (
+	Worsening = -1
+	Flat      = 0
+	Improving = 1
+)
+
+// Result is the evaluation of one KPI at one moment.
+type Result struct {
+	KPI *KPI
+
+	// Value is the KPI's latest value; HasValue is false when no series of
+	// its binding was available.
+	Value     float64
+	HasValue  bool
+	ValueTime time.Time
+	// Stale is true when the value is older than the KPI's max age. A stale
+	// value is not scored.
+	Stale bool
+
+	Target    float64
+	HasTarget bool
+
+	Attainment    float64
+	HasAttainment bool
+	Zone          Zone
+	Trend         int
+
+	// Reason says why the zone is unknown, for people.
+	Reason string
+}
+
+// Scorecard is the evaluation of a whole catalogue at one moment.
+type Scorecard struct {
+	At      time.Time
+	Results []Result
+}
+
+// Evaluate scores every KPI of the catalogue at now from the last readings
+// of its sources and its stored history. It is pure: the same inputs give
+// the same scorecard.
+func Evaluate(c *Catalogue, in Inputs, now time.Time) Scorecard {
+	idx := indexReadings(in.Readings)
+	sc := Scorecard{At: now, Results: make([]Result, len(c.KPIs))}
+	for i := range c.KPIs {
+		k := &c.KPIs[i]
+		src, _ := c.Source(k.Source.Source)
+		sc.Results[i] = evaluateKPI(c, k, src, idx, in.History[k.ID], now)
+	}
+	return sc
+}
+
+func evaluateKPI(c *Catalogue, k *KPI, src Source, idx readingIndex, history []Point, now time.Time) Result {
+	r := Result{KPI: k, Zone: Unknown}
+	r.Target, r.HasTarget = c.TargetAt(k, now)
+
+	r.Value, r.ValueTime, r.HasValue, r.Reason = idx.resolve(k.Source)
+	if !r.HasValue {
+		return r
+	}
+	maxAge := k.MaxAge
+	if maxAge <= 0 {
+		maxAge = DefaultMaxAgeIntervals * src.Interval
+	}
+	if maxAge > 0 && now.Sub(r.ValueTime) > maxAge {
+		r.Stale = true
+		r.Reason = fmt.Sprintf("value is %s old, older than max_age %s", now.Sub(r.ValueTime).Round(time.Second), maxAge)
+		return r
+	}
+	if !r.HasTarget {
+		r.Reason = "no target applies"
+		return r
+	}
+	r.Attainment, r.HasAttainment = Attainment(k.Direction, r.Value, r.Target), true
+	r.Zone = ZoneOf(r.Attainment, k.Green, k.Yellow)
+
+	window := k.TrendWindow
+	if window <= 0 {
+		window = c.TrendWindow
+	}
+	r.Trend = Trend(k.Direction, withCurrent(history, r.ValueTime, r.Value), now, window, r.Target)
+	if r.Zone == Green && r.Trend == Worsening && k.TrendDemotes {
+		r.Zone = Yellow
+		r.Reason = "green attainment, but the trend is worsening"
+	}
+	return r
+}
+
+// withCurrent returns the history with the current value appended when the
+// history does not hold it yet, so a trend always sees the latest value.
+func withCurrent(h []Point, t time.Time, v float64) []Point {
+	if n := len(h); n > 0 && !h[n-1].T.Before(t) {
+		return h
+	}
+	out := make([]Point, len(h), len(h)+1)
+	copy(out, h)
+	return append(out, Point{T: t, V: v})
+}
+
+// TargetAt returns the target in force for the KPI at t. Stepwise, that is
+// the milestone of the period containing t; between milestones, the next one
+// ahead; after the last, the last; before the first, the first. With linear
+// interpolation each milestone is reached at the end of its period, on a
+// straight line from the previous one (or from the baseline at the plan
+// start).
+func (c *Catalogue) TargetAt(k *KPI, t time.Time) (float64, bool) {
+	ms := k.Targets
+	if len(ms) == 0 {
+		return 0, false
+	}
+	if k.Interpolate {
+		return c.linearTarget(k, t), true
+	}
+	for _, m := range ms {
+		if t.Before(m.Period.End) {
+			return m.Value, true
+		}
+	}
+	return ms[len(ms)-1].Value, true
+}
+
+func (c *Catalogue) linearTarget(k *KPI, t time.Time) float64 {
+	type anchor struct {
+		t time.Time
+		v float64
+	}
+	anchors := make([]anchor, 0, len(k.Targets)+1)
+	start := c.Calendar.PlanStart
+	if start.IsZero() {
+		start = c.Calendar.Launch
+	}
+	if k.Baseline != nil && !start.IsZero() && start.Before(k.Targets[0].Period.End) {
+		anchors = append(anchors, anchor{start, *k.Baseline})
+	}
+	for _, m := range k.Targets {
+		anchors = append(anchors, anchor{m.Period.End, m.Value})
+	}
+	if !t.After(anchors[0].t) {
+		return anchors[0].v
+	}
+	for i := 1; i < len(anchors); i++ {
+		a, b := anchors[i-1], anchors[i]
+		if t.After(b.t) {
+			continue
+		}
+		f := float64(t.Sub(a.t)) / float64(b.t.Sub(a.t))
+		return a.v + f*(b.v-a.v)
+	}
+	return anchors[len(anchors)-1].v
+}
+
+// Attainment scores a value against a target, clamped to [0, 2]. For
+// direction higher it is value / target, for lower target / value, with the
+// framework's edge cases: a lower-is-better target of 0 is met only by 0, a
+// value of 0 against a positive lower-is-better target is the best score, and
+// a higher-is-better target of 0 is met by any value that is not negative.
+func Attainment(dir Direction, value, target float64) float64 {
+	var a float64
+	switch dir {
+	case Lower:
+		switch {
+		case target == 0 && value == 0:
+			a = 1
+		case target == 0:
+			a = 0
+		case value == 0:
+			a = 2
+		default:
+			a = target / value
+		}
+	default:
+		if target == 0 {
+			if value >= 0 {
+				return 1
+			}
+			return 0
+		}
+		a = value / target
+	}
+	switch {
+	case math.IsNaN(a) || a < 0:
+		return 0
+	case a > 2:
+		return 2
+	}
+	return a
+}
+
+// ZoneOf maps an attainment to a zone with the KPI's thresholds.
+func ZoneOf(attainment, green, yellow float64) Zone {
+	switch {
+	case attainment >= green:
+		return Green
+	case attainment >= yellow:
+		return Yellow
+	default:
+		return Red
+	}
+}
+
+// Trend fits a least-squares line to the points within the window ending at
+// now and reports whether the KPI is improving (+1), worsening (-1) or flat
+// (0), taking the direction into account. The fit is flat when its change
+// across the whole window is within TrendFlatShare of the target. Fewer than
+// two distinct points give a flat trend.
+func Trend(dir Direction, points []Point, now time.Time, window time.Duration, target float64) int {
+	from := now.Add(-window)
+	var n, sx, sy, sxx, sxy float64
+	var t0 time.Time
+	for _, p := range points {
+		if !p.T.After(from) || p.T.After(now) || math.IsNaN(p.V) || math.IsInf(p.V, 0) {
+			continue
+		}
+		if n == 0 {
+			t0 = p.T
+		}
+		x := p.T.Sub(t0).Seconds()
+		n++
+		sx += x
+		sy += p.V
+		sxx += x * x
+		sxy += x * p.V
+	}
+	den := n*sxx - sx*sx
+	if n < 2 || den <= 0 {
+		return Flat
+	}
+	slope := (n*sxy - sx*sy) / den
+	change := slope * window.Seconds()
+	if math.Abs(change) <= TrendFlatShare*math.Abs(target) {
+		return Flat
+	}
+	improving := change > 0
+	if dir == Lower {
+		improving = !improving
+	}
+	if improving {
+		return Improving
+	}
+	return Worsening
+}
+
+// readingIndex finds a source's measurements by name without scanning them.
+type readingIndex map[string]indexedReading
+
+type indexedReading struct {
+	Reading
+	byName map[string][]int
+}
+
+func indexReadings(rs map[string]Reading) readingIndex {
+	idx := make(readingIndex, len(rs))
+	for name, r := range rs {
+		byName := make(map[string][]int)
+		for i, m := range r.Measurements {
+			byName[m.Name] = append(byName[m.Name], i)
+		}
+		idx[name] = indexedReading{Reading: r, byName: byName}
+	}
+	return idx
+}
+
+// resolve finds a binding's value in the last readings. The value's time is
+// the oldest time among the series it was made from.
+func (idx readingIndex) resolve(b Binding) (float64, time.Time, bool, string) {
+	r, ok := idx[b.Source]
+	if !ok {
+		return 0, time.Time{}, false, fmt.Sprintf("source %q has no reading yet", b.Source)
+	}
+	var vals []float64
+	var oldest time.Time
+	for _, i := range r.byName[b.Measurement] {
+		m := r.Measurements[i]
+		if !m.Labels.Matches(b.Labels) || math.IsNaN(m.Value) || math.IsInf(m.Value, 0) {
+			continue
+		}
+		t := m.Time
+		if t.IsZero() {
+			t = r.At
+		}
+		if len(vals) == 0 || t.Before(oldest) {
+			oldest = t
+		}
+		vals = append(vals, m.Value)
+	}
+	switch {
+	case len(vals) == 0:
+		return 0, time.Time{}, false, fmt.Sprintf("no series %s in the last reading", b)
+	case len(vals) > 1 && b.Aggregate == AggNone:
+		return 0, time.Time{}, false, fmt.Sprintf("%d series match %s; set source.aggregate", len(vals), b)
+	}
+	v := vals[0]
+	for _, x := range vals[1:] {
+		switch b.Aggregate {
+		case AggSum, AggAvg:
+			v += x
+		case AggMin:
+			v = math.Min(v, x)
+		case AggMax:
+			v = math.Max(v, x)
+		}
+	}
+	if b.Aggregate == AggAvg {
+		v /= float64(len(vals))
+	}
+	return v, oldest, true, ""
+}

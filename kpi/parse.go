@@ -1,0 +1,423 @@
+package kpi
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"reflect"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/goccy/go-yaml"
+	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/parser"
+	"github.com/prometheus/common/model"
+)
+
+// Defaults for sources that do not set their own.
+const (
+	DefaultInterval   = 5 * time.Minute
+	DefaultMaxTimeout = time.Minute
+)
+
+// ParseOptions tunes Parse. Its zero value accepts any source type.
+type ParseOptions struct {
+	// KnownType reports whether a source type is available in this build. An
+	// enabled source of an unknown type is rejected; a disabled one is
+	// accepted, since the type may come with a later build.
+	KnownType func(string) bool
+}
+
+var (
+	idPattern   = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
+	namePattern = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
+)
+
+type rawCatalogue struct {
+	Calendar struct {
+		PlanStart string `yaml:"plan_start"`
+		Launch    string `yaml:"launch"`
+	} `yaml:"calendar"`
+	Evaluation struct {
+		TrendWindow string `yaml:"trend_window"`
+	} `yaml:"evaluation"`
+	Sources []rawSource `yaml:"sources"`
+	KPIs    []rawKPI    `yaml:"kpis"`
+}
+
+type rawSource struct {
+	Name     string   `yaml:"name"`
+	Type     string   `yaml:"type"`
+	Enabled  *bool    `yaml:"enabled"`
+	Interval string   `yaml:"interval"`
+	Timeout  string   `yaml:"timeout"`
+	Settings ast.Node `yaml:"settings"`
+}
+
+type rawKPI struct {
+	ID          string `yaml:"id"`
+	Name        string `yaml:"name"`
+	Description string `yaml:"description"`
+	Domain      string `yaml:"domain"`
+	Dashboard   string `yaml:"dashboard"`
+	Owner       string `yaml:"owner"`
+	Unit        string `yaml:"unit"`
+	Direction   string `yaml:"direction"`
+	Source      struct {
+		Name        string            `yaml:"name"`
+		Measurement string            `yaml:"measurement"`
+		Labels      map[string]string `yaml:"labels"`
+		Aggregate   string            `yaml:"aggregate"`
+	} `yaml:"source"`
+	Targets []struct {
+		Period string   `yaml:"period"`
+		Value  *float64 `yaml:"value"`
+	} `yaml:"targets"`
+	Baseline *float64 `yaml:"baseline"`
+	Zones    struct {
+		Green  *float64 `yaml:"green"`
+		Yellow *float64 `yaml:"yellow"`
+	} `yaml:"zones"`
+	MaxAge       string `yaml:"max_age"`
+	Interpolate  string `yaml:"interpolate"`
+	TrendDemotes *bool  `yaml:"trend_demotes"`
+	TrendWindow  string `yaml:"trend_window"`
+}
+
+// Parse decodes and validates a catalogue. Every error names its place as
+// file:line:col; all errors found are returned together, in file order.
+func Parse(filename string, data []byte, opts ParseOptions) (*Catalogue, error) {
+	f, err := parser.ParseBytes(data, 0)
+	if err != nil {
+		return nil, yamlError(filename, err)
+	}
+	var raw rawCatalogue
+	if len(f.Docs) > 1 {
+		return nil, &PosError{Pos: Position{File: filename}, Msg: "a catalogue is one YAML document"}
+	}
+	if len(f.Docs) == 1 && f.Docs[0].Body != nil {
+		if err := yaml.NodeToValue(f.Docs[0].Body, &raw, yaml.Strict()); err != nil {
+			return nil, yamlError(filename, err)
+		}
+	}
+	v := &validator{file: filename, ast: f}
+	c := v.catalogue(&raw, opts)
+	if len(v.errs) > 0 {
+		sort.SliceStable(v.errs, func(i, j int) bool {
+			a, b := v.errs[i].Pos, v.errs[j].Pos
+			return a.Line < b.Line || (a.Line == b.Line && a.Column < b.Column)
+		})
+		errs := make([]error, len(v.errs))
+		for i, e := range v.errs {
+			errs[i] = e
+		}
+		return nil, errors.Join(errs...)
+	}
+	return c, nil
+}
+
+// yamlError turns the YAML library's error into file:line:col: message.
+func yamlError(file string, err error) error {
+	var te *yaml.TypeError
+	if errors.As(err, &te) && te.Token != nil && te.Token.Position != nil {
+		// The library's own message names our internal Go types; say what
+		// the field wants instead.
+		return &PosError{
+			Pos: Position{File: file, Line: te.Token.Position.Line, Column: te.Token.Position.Column},
+			Msg: fmt.Sprintf("cannot use %q as %s", te.Token.Value, kindName(te.DstType)),
+		}
+	}
+	var ye yaml.Error
+	if errors.As(err, &ye) {
+		if tk := ye.GetToken(); tk != nil && tk.Position != nil {
+			return &PosError{Pos: Position{File: file, Line: tk.Position.Line, Column: tk.Position.Column}, Msg: ye.GetMessage()}
+		}
+		return &PosError{Pos: Position{File: file}, Msg: ye.GetMessage()}
+	}
+	return fmt.Errorf("%s: %w", file, err)
+}
+
+func kindName(t reflect.Type) string {
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == nil {
+		return "this field"
+	}
+	switch t.Kind() {
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.String:
+		return "a string"
+	case reflect.Slice, reflect.Array:
+		return "a list"
+	case reflect.Map, reflect.Struct:
+		return "a mapping"
+	}
+	return t.String()
+}
+
+type validator struct {
+	file string
+	ast  *ast.File
+	errs []*PosError
+}
+
+// pos finds the place of a YAML path; where the path does not exist (a
+// missing field), the place of its nearest existing parent.
+func (v *validator) pos(path string) Position {
+	return nodePos(v.file, v.ast, path)
+}
+
+func nodePos(file string, f *ast.File, path string) Position {
+	for path != "" && path != "$" {
+		if p, err := yaml.PathString(path); err == nil {
+			if n, err := p.FilterFile(f); err == nil && n != nil {
+				if tk := n.GetToken(); tk != nil && tk.Position != nil {
+					return Position{File: file, Line: tk.Position.Line, Column: tk.Position.Column}
+				}
+			}
+		}
+		cut := strings.LastIndexAny(path, ".[")
+		if cut <= 0 {
+			break
+		}
+		path = path[:cut]
+	}
+	return Position{File: file, Line: 1, Column: 1}
+}
+
+func (v *validator) errorf(path, format string, args ...any) {
+	v.errs = append(v.errs, &PosError{Pos: v.pos(path), Msg: fmt.Sprintf(format, args...)})
+}
+
+func (v *validator) duration(path, s string, def time.Duration) time.Duration {
+	if s == "" {
+		return def
+	}
+	d, err := model.ParseDuration(s)
+	if err != nil || d <= 0 {
+		v.errorf(path, "must be a positive duration (such as 30s, 5m, 1h or 14d), not %q", s)
+		return def
+	}
+	return time.Duration(d)
+}
+
+func (v *validator) date(path, s string) time.Time {
+	if s == "" {
+		return time.Time{}
+	}
+	t, err := time.Parse(dateLayout, s)
+	if err != nil {
+		v.errorf(path, "%q is not an ISO date (YYYY-MM-DD)", s)
+	}
+	return t
+}
+
+func (v *validator) catalogue(raw *rawCatalogue, opts ParseOptions) *Catalogue {
+	c := &Catalogue{sourceIndex: map[string]int{}}
+	c.Calendar.PlanStart = v.date("$.calendar.plan_start", raw.Calendar.PlanStart)
+	c.Calendar.Launch = v.date("$.calendar.launch", raw.Calendar.Launch)
+	c.TrendWindow = v.duration("$.evaluation.trend_window", raw.Evaluation.TrendWindow, DefaultTrendWindow)
+
+	for i, rs := range raw.Sources {
+		p := fmt.Sprintf("$.sources[%d]", i)
+		s := v.source(p, rs, opts)
+		if s.Name == "" {
+			continue
+		}
+		if _, dup := c.sourceIndex[s.Name]; dup {
+			v.errorf(p+".name", "duplicate source name %q", s.Name)
+			continue
+		}
+		c.sourceIndex[s.Name] = len(c.Sources)
+		c.Sources = append(c.Sources, s)
+	}
+
+	ids := map[string]bool{}
+	for i := range raw.KPIs {
+		p := fmt.Sprintf("$.kpis[%d]", i)
+		k := v.kpi(p, &raw.KPIs[i], c)
+		if k.ID != "" && ids[k.ID] {
+			v.errorf(p+".id", "duplicate KPI id %q", k.ID)
+			continue
+		}
+		ids[k.ID] = true
+		c.KPIs = append(c.KPIs, k)
+	}
+	return c
+}
+
+func (v *validator) source(p string, rs rawSource, opts ParseOptions) Source {
+	s := Source{Name: rs.Name, Type: rs.Type, Enabled: rs.Enabled == nil || *rs.Enabled, Pos: v.pos(p)}
+	if !namePattern.MatchString(rs.Name) {
+		v.errorf(p+".name", "source name %q must be snake_case ([a-z][a-z0-9_]*)", rs.Name)
+	}
+	switch {
+	case rs.Type == "":
+		v.errorf(p+".type", "source %q has no type", rs.Name)
+	case s.Enabled && opts.KnownType != nil && !opts.KnownType(rs.Type):
+		v.errorf(p+".type", "unknown source type %q", rs.Type)
+	}
+	s.Interval = v.duration(p+".interval", rs.Interval, DefaultInterval)
+	s.Timeout = v.duration(p+".timeout", rs.Timeout, min(s.Interval, DefaultMaxTimeout))
+	s.Settings = Settings{file: v.file, ast: v.ast, node: rs.Settings, path: p + ".settings"}
+	return s
+}
+
+func (v *validator) kpi(p string, rk *rawKPI, c *Catalogue) KPI {
+	k := KPI{
+		ID: rk.ID, Name: rk.Name, Description: rk.Description, Domain: rk.Domain,
+		Dashboard: rk.Dashboard, Owner: rk.Owner, Unit: Unit(rk.Unit), Direction: Direction(rk.Direction),
+		Baseline: rk.Baseline, Green: DefaultGreen, Yellow: DefaultYellow,
+		TrendDemotes: rk.TrendDemotes == nil || *rk.TrendDemotes,
+	}
+	if !idPattern.MatchString(k.ID) {
+		v.errorf(p+".id", "KPI id %q must be snake_case ([a-z][a-z0-9_]*)", k.ID)
+	}
+	if strings.TrimSpace(k.Name) == "" {
+		v.errorf(p+".name", "KPI %q has no name", k.ID)
+	}
+	if !namePattern.MatchString(k.Domain) {
+		v.errorf(p+".domain", "domain %q must be snake_case ([a-z][a-z0-9_]*)", k.Domain)
+	}
+	if !slices.Contains(Dashboards, k.Dashboard) {
+		v.errorf(p+".dashboard", "dashboard %q is not one of %s", k.Dashboard, strings.Join(Dashboards, ", "))
+	}
+	if !slices.Contains(Units, k.Unit) {
+		names := make([]string, len(Units))
+		for i, u := range Units {
+			names[i] = string(u)
+		}
+		v.errorf(p+".unit", "unit %q is not one of %s", k.Unit, strings.Join(names, ", "))
+	}
+	if k.Direction != Higher && k.Direction != Lower {
+		v.errorf(p+".direction", "direction %q is not higher or lower", k.Direction)
+	}
+
+	b := rk.Source
+	k.Source = Binding{Source: b.Name, Measurement: b.Measurement, Labels: b.Labels, Aggregate: Aggregation(b.Aggregate)}
+	_, declared := c.Source(b.Name)
+	switch {
+	case b.Name == "":
+		v.errorf(p+".source.name", "KPI %q is bound to no source", k.ID)
+	case !declared:
+		v.errorf(p+".source.name", "KPI %q is bound to undeclared source %q", k.ID, b.Name)
+	}
+	if b.Measurement == "" {
+		v.errorf(p+".source.measurement", "KPI %q names no measurement", k.ID)
+	}
+	switch k.Source.Aggregate {
+	case AggNone, AggSum, AggAvg, AggMin, AggMax:
+	default:
+		v.errorf(p+".source.aggregate", "aggregate %q is not sum, avg, min or max", b.Aggregate)
+	}
+
+	if len(rk.Targets) == 0 {
+		v.errorf(p+".targets", "KPI %q has no targets", k.ID)
+	}
+	for j, rm := range rk.Targets {
+		mp := fmt.Sprintf("%s.targets[%d]", p, j)
+		per, err := c.Calendar.ParsePeriod(rm.Period)
+		if err != nil {
+			v.errorf(mp+".period", "%v", err)
+			continue
+		}
+		if rm.Value == nil {
+			v.errorf(mp, "milestone %s has no value", rm.Period)
+			continue
+		}
+		if math.IsNaN(*rm.Value) || math.IsInf(*rm.Value, 0) || *rm.Value < 0 {
+			v.errorf(mp+".value", "target must be a finite number ≥ 0 (express a reduction as a ratio to the baseline), not %v", *rm.Value)
+			continue
+		}
+		for _, prev := range k.Targets {
+			if per.Start.Before(prev.Period.End) && prev.Period.Start.Before(per.End) {
+				v.errorf(mp+".period", "milestone %s overlaps milestone %s", per.Label, prev.Period.Label)
+			}
+		}
+		k.Targets = append(k.Targets, Milestone{Period: per, Value: *rm.Value})
+	}
+	sort.SliceStable(k.Targets, func(i, j int) bool { return k.Targets[i].Period.Start.Before(k.Targets[j].Period.Start) })
+	if k.Baseline != nil && (math.IsNaN(*k.Baseline) || math.IsInf(*k.Baseline, 0)) {
+		v.errorf(p+".baseline", "baseline must be a finite number")
+	}
+
+	if z := rk.Zones.Green; z != nil {
+		k.Green = *z
+		if !(k.Green > 0 && k.Green <= 2) {
+			v.errorf(p+".zones.green", "threshold %v is outside (0, 2]", k.Green)
+		}
+	}
+	if z := rk.Zones.Yellow; z != nil {
+		k.Yellow = *z
+		if !(k.Yellow > 0 && k.Yellow <= 2) {
+			v.errorf(p+".zones.yellow", "threshold %v is outside (0, 2]", k.Yellow)
+		}
+	}
+	if k.Yellow > k.Green {
+		v.errorf(p+".zones.yellow", "yellow threshold %v is above green threshold %v", k.Yellow, k.Green)
+	}
+
+	k.MaxAge = v.duration(p+".max_age", rk.MaxAge, 0)
+	k.TrendWindow = v.duration(p+".trend_window", rk.TrendWindow, 0)
+	switch rk.Interpolate {
+	case "", "step":
+	case "linear":
+		k.Interpolate = true
+	default:
+		v.errorf(p+".interpolate", "interpolate %q is not linear or step", rk.Interpolate)
+	}
+	return k
+}
+
+// Settings are a source's type-specific settings as written in the
+// catalogue. The collector type decodes them; errors keep their file:line:col.
+type Settings struct {
+	file string
+	ast  *ast.File
+	node ast.Node
+	path string
+}
+
+// IsZero reports whether the source has no settings block.
+func (s Settings) IsZero() bool { return s.node == nil }
+
+// Decode decodes the settings strictly (unknown fields are errors) into v.
+// Without a settings block, v is left as it is.
+func (s Settings) Decode(v any) error {
+	if s.node == nil {
+		return nil
+	}
+	if err := yaml.NodeToValue(s.node, v, yaml.Strict()); err != nil {
+		return yamlError(s.file, err)
+	}
+	return nil
+}
+
+// Errorf makes an error at a field of the settings, given as a YAML path
+// relative to the settings block (".path", ".files[2]"); "" is the block.
+func (s Settings) Errorf(field, format string, args ...any) error {
+	pos := Position{File: s.file}
+	if s.ast != nil {
+		pos = nodePos(s.file, s.ast, s.path+field)
+	}
+	return &PosError{Pos: pos, Msg: fmt.Sprintf(format, args...)}
+}
+
+// String renders the settings as YAML, so that two catalogues can be
+// compared for a changed source.
+func (s Settings) String() string {
+	if s.node == nil {
+		return ""
+	}
+	return s.node.String()
+}

@@ -1,0 +1,161 @@
+package kpi
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+func knownTypes(t string) bool { return t == "file" }
+
+func TestParseInvalid(t *testing.T) {
+	// Each invalid catalogue is paired with its exact message, place included.
+	cases := map[string]string{
+		"invalid-unknown-field.yml":      `testdata/invalid-unknown-field.yml:13:5: unknown field "colour"`,
+		"invalid-duplicate-id.yml":       `testdata/invalid-duplicate-id.yml:15:9: duplicate KPI id "nps"`,
+		"invalid-duplicate-source.yml":   `testdata/invalid-duplicate-source.yml:4:11: duplicate source name "manual"`,
+		"invalid-undeclared-source.yml":  `testdata/invalid-undeclared-source.yml:13:20: KPI "nps" is bound to undeclared source "surveys"`,
+		"invalid-unknown-type.yml":       `testdata/invalid-unknown-type.yml:5:11: unknown source type "spreadsheet"`,
+		"invalid-milestone-outside.yml":  `testdata/invalid-milestone-outside.yml:17:18: period "Q5" is outside the calendar: quarters run Q1..Q4 from calendar.plan_start`,
+		"invalid-month-outside.yml":      `testdata/invalid-month-outside.yml:15:17: period "M37" is outside the calendar: months run M1..M36 from calendar.launch`,
+		"invalid-date-outside.yml":       `testdata/invalid-date-outside.yml:15:17: period "2028-09-30" is outside the calendar (2026-01-01 to 2026-12-31)`,
+		"invalid-threshold-range.yml":    `testdata/invalid-threshold-range.yml:16:14: threshold 2.5 is outside (0, 2]`,
+		"invalid-threshold-zero.yml":     `testdata/invalid-threshold-zero.yml:15:33: threshold 0 is outside (0, 2]`,
+		"invalid-yellow-above-green.yml": `testdata/invalid-yellow-above-green.yml:17:15: yellow threshold 0.85 is above green threshold 0.8`,
+		"invalid-interval.yml":           `testdata/invalid-interval.yml:6:15: must be a positive duration (such as 30s, 5m, 1h or 14d), not "0s"`,
+		"invalid-negative-interval.yml":  `testdata/invalid-negative-interval.yml:4:15: must be a positive duration (such as 30s, 5m, 1h or 14d), not "-1m"`,
+		"invalid-syntax.yml":             `testdata/invalid-syntax.yml:3:7: sequence end token ']' not found`,
+		"invalid-wrong-type.yml":         `testdata/invalid-wrong-type.yml:14:35: cannot use "forty" as a number`,
+		"invalid-overlap.yml":            `testdata/invalid-overlap.yml:17:18: milestone M2 overlaps milestone Q1`,
+		"invalid-quarter-without-plan-start.yml": "testdata/invalid-quarter-without-plan-start.yml:9:11: unit \"percent\" is not one of ratio, seconds, usd, count, score, points, per_second, bytes\n" +
+			"testdata/invalid-quarter-without-plan-start.yml:10:16: direction \"up\" is not higher or lower\n" +
+			`testdata/invalid-quarter-without-plan-start.yml:12:24: period "Q1" needs calendar.plan_start`,
+	}
+	files, _ := filepath.Glob("testdata/invalid-*.yml")
+	if len(files) != len(cases) {
+		t.Errorf("%d invalid-*.yml files but %d cases: pair every file with its message", len(files), len(cases))
+	}
+	for name, want := range cases {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join("testdata", name)
+			data, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = Parse(path, data, ParseOptions{KnownType: knownTypes})
+			if err == nil {
+				t.Fatalf("Parse accepted %s", name)
+			}
+			if err.Error() != want {
+				t.Errorf("message\n got: %s\nwant: %s", err, want)
+			}
+		})
+	}
+}
+
+func TestParseGood(t *testing.T) {
+	data, err := os.ReadFile("testdata/good.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := Parse("good.yml", data, ParseOptions{KnownType: knownTypes})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.KPIs) != 1 || len(c.Sources) != 1 {
+		t.Fatalf("got %d KPIs and %d sources", len(c.KPIs), len(c.Sources))
+	}
+	k := c.KPIs[0]
+	if k.Green != DefaultGreen || k.Yellow != DefaultYellow || !k.TrendDemotes || c.TrendWindow != DefaultTrendWindow {
+		t.Errorf("defaults not applied: %+v", k)
+	}
+	s := c.Sources[0]
+	if s.Interval != time.Minute || s.Timeout != time.Minute || !s.Enabled {
+		t.Errorf("source defaults: %+v", s)
+	}
+	var settings struct {
+		Path string `yaml:"path"`
+	}
+	if err := s.Settings.Decode(&settings); err != nil || settings.Path != "values.yaml" {
+		t.Errorf("settings: %+v, %v", settings, err)
+	}
+	var wrong struct {
+		File string `yaml:"file"`
+	}
+	if err := s.Settings.Decode(&wrong); err == nil || err.Error() != `good.yml:9:7: unknown field "path"` {
+		t.Errorf("strict settings decode: %v", err)
+	}
+	if err := s.Settings.Errorf(".path", "no such file"); err.Error() != "good.yml:9:13: no such file" {
+		t.Errorf("settings error place: %v", err)
+	}
+}
+
+func TestDisabledSourceOfUnknownTypeIsAccepted(t *testing.T) {
+	y := "sources:\n  - name: gh\n    type: github\n    enabled: false\n"
+	c, err := Parse("c.yml", []byte(y), ParseOptions{KnownType: knownTypes})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Sources[0].Enabled {
+		t.Error("source should be disabled")
+	}
+}
+
+func TestParsePeriod(t *testing.T) {
+	cal := Calendar{PlanStart: date("2026-01-01"), Launch: date("2026-03-15")}
+	cases := []struct {
+		label      string
+		start, end string
+		err        string
+	}{
+		{label: "Q1", start: "2026-01-01", end: "2026-04-01"},
+		{label: "Q4", start: "2026-10-01", end: "2027-01-01"},
+		{label: "M1", start: "2026-03-15", end: "2026-04-15"},
+		{label: "M12", start: "2027-02-15", end: "2027-03-15"},
+		{label: "M36", start: "2029-02-15", end: "2029-03-15"},
+		{label: "2026-06-30", start: "2026-06-30", end: "2026-07-01"},
+		{label: "Q0", err: `period "Q0" is not Q1..Q4, M1..M36 or an ISO date (YYYY-MM-DD)`},
+		{label: "M0", err: `period "M0" is not Q1..Q4, M1..M36 or an ISO date (YYYY-MM-DD)`},
+		{label: "Q+1", err: `period "Q+1" is not Q1..Q4, M1..M36 or an ISO date (YYYY-MM-DD)`},
+		{label: "H1", err: `period "H1" is not Q1..Q4, M1..M36 or an ISO date (YYYY-MM-DD)`},
+		{label: "2025-12-31", err: `period "2025-12-31" is outside the calendar (2026-01-01 to 2029-03-14)`},
+	}
+	for _, c := range cases {
+		p, err := cal.ParsePeriod(c.label)
+		if c.err != "" {
+			if err == nil || err.Error() != c.err {
+				t.Errorf("%s: error %v, want %s", c.label, err, c.err)
+			}
+			continue
+		}
+		if err != nil || !p.Start.Equal(date(c.start)) || !p.End.Equal(date(c.end)) {
+			t.Errorf("%s: got [%s, %s) %v, want [%s, %s)", c.label, p.Start, p.End, err, c.start, c.end)
+		}
+	}
+}
+
+func date(s string) time.Time {
+	t, err := time.Parse(dateLayout, s)
+	if err != nil {
+		panic(err)
+	}
+	return t
+}
+
+func FuzzParse(f *testing.F) {
+	for _, name := range []string{"good.yml", "invalid-overlap.yml", "invalid-syntax.yml", "invalid-wrong-type.yml"} {
+		data, err := os.ReadFile(filepath.Join("testdata", name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := Parse("fuzz.yml", data, ParseOptions{KnownType: knownTypes})
+		if err == nil {
+			// Whatever parses must evaluate without panicking.
+			Evaluate(c, Inputs{}, date("2026-05-01"))
+		}
+	})
+}
