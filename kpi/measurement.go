@@ -26,8 +26,11 @@ type Label struct {
 // Labels is a set of labels sorted by name.
 type Labels []Label
 
-// LabelsFromMap builds sorted labels from a map.
+// LabelsFromMap builds sorted labels from a map; an empty map gives nil.
 func LabelsFromMap(m map[string]string) Labels {
+	if len(m) == 0 {
+		return nil
+	}
 	ls := make(Labels, 0, len(m))
 	for k, v := range m {
 		ls = append(ls, Label{Name: k, Value: v})

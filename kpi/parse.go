@@ -92,7 +92,7 @@ type rawKPI struct {
 func Parse(filename string, data []byte, opts ParseOptions) (*Catalogue, error) {
 	f, err := parser.ParseBytes(data, 0)
 	if err != nil {
-		return nil, yamlError(filename, err)
+		return nil, YAMLError(filename, err)
 	}
 	var raw rawCatalogue
 	if len(f.Docs) > 1 {
@@ -100,7 +100,7 @@ func Parse(filename string, data []byte, opts ParseOptions) (*Catalogue, error) 
 	}
 	if len(f.Docs) == 1 && f.Docs[0].Body != nil {
 		if err := yaml.NodeToValue(f.Docs[0].Body, &raw, yaml.Strict()); err != nil {
-			return nil, yamlError(filename, err)
+			return nil, YAMLError(filename, err)
 		}
 	}
 	v := &validator{file: filename, ast: f}
@@ -119,8 +119,8 @@ func Parse(filename string, data []byte, opts ParseOptions) (*Catalogue, error) 
 	return c, nil
 }
 
-// yamlError turns the YAML library's error into file:line:col: message.
-func yamlError(file string, err error) error {
+// YAMLError turns an error of the YAML library into file:line:col: message.
+func YAMLError(file string, err error) error {
 	var te *yaml.TypeError
 	if errors.As(err, &te) && te.Token != nil && te.Token.Position != nil {
 		// The library's own message names our internal Go types; say what
@@ -398,7 +398,7 @@ func (s Settings) Decode(v any) error {
 		return nil
 	}
 	if err := yaml.NodeToValue(s.node, v, yaml.Strict()); err != nil {
-		return yamlError(s.file, err)
+		return YAMLError(s.file, err)
 	}
 	return nil
 }

@@ -1,0 +1,133 @@
+// Package collectors holds the Collector interface, the registry of source
+// types and the scheduler that runs every source on its own interval.
+//
+// A source type lives in a sub-package that registers itself in init, so
+// that main enables it with a blank import, like a database driver.
+package collectors
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"regexp"
+	"sort"
+	"sync"
+
+	"go.uber.org/zap"
+
+	"github.com/bakhmach-hub/kpi_exporter/kpi"
+)
+
+// Collector measures one source. Collect must return when ctx is done.
+// Measurements it cannot take (a missing permission, say) are left out;
+// an error means the run as a whole failed and nothing it measured is used.
+type Collector interface {
+	Collect(ctx context.Context) ([]kpi.Measurement, error)
+}
+
+// CollectorFunc adapts a function to the Collector interface.
+type CollectorFunc func(ctx context.Context) ([]kpi.Measurement, error)
+
+// Collect calls f.
+func (f CollectorFunc) Collect(ctx context.Context) ([]kpi.Measurement, error) { return f(ctx) }
+
+// Env is what a source type's factory gets beside the source's settings.
+type Env struct {
+	// Logger has the source's name and type attached.
+	Logger *zap.Logger
+	// BaseDir is the directory that relative paths in settings resolve
+	// against: the catalogue file's directory, or the working directory
+	// for the embedded catalogue.
+	BaseDir string
+	// StateDir is a directory of the source's own for progress it keeps
+	// across restarts; empty when the daemon keeps no state.
+	StateDir string
+}
+
+// Factory builds a collector from a source's declaration, decoding and
+// validating its settings. Its errors name the place in the catalogue.
+type Factory func(src kpi.Source, env Env) (Collector, error)
+
+var (
+	registryMu sync.RWMutex
+	registry   = map[string]Factory{}
+)
+
+// Register makes a source type available. It panics when the type is
+// registered twice, which is a programming error.
+func Register(typ string, f Factory) {
+	registryMu.Lock()
+	defer registryMu.Unlock()
+	if _, dup := registry[typ]; dup {
+		panic("collectors: source type registered twice: " + typ)
+	}
+	registry[typ] = f
+}
+
+// Known reports whether a source type is registered.
+func Known(typ string) bool {
+	registryMu.RLock()
+	defer registryMu.RUnlock()
+	_, ok := registry[typ]
+	return ok
+}
+
+// Types lists the registered source types, sorted.
+func Types() []string {
+	registryMu.RLock()
+	defer registryMu.RUnlock()
+	ts := make([]string, 0, len(registry))
+	for t := range registry {
+		ts = append(ts, t)
+	}
+	sort.Strings(ts)
+	return ts
+}
+
+// New builds the collector of an enabled source.
+func New(src kpi.Source, env Env) (Collector, error) {
+	registryMu.RLock()
+	f, ok := registry[src.Type]
+	registryMu.RUnlock()
+	if !ok {
+		return nil, fmt.Errorf("%s: unknown source type %q", src.Pos, src.Type)
+	}
+	return f(src, env)
+}
+
+var metricNamePart = regexp.MustCompile(`^[a-z_][a-z0-9_]*$`)
+
+// CheckMeasurement rejects what the daemon could not expose: a name or a
+// label name that is no metric name part (or the reserved label "source"),
+// and a value that is not a finite number.
+func CheckMeasurement(m kpi.Measurement) error {
+	if !metricNamePart.MatchString(m.Name) {
+		return fmt.Errorf("measurement name %q is not [a-z_][a-z0-9_]*", m.Name)
+	}
+	for _, l := range m.Labels {
+		if !metricNamePart.MatchString(l.Name) || l.Name == "source" {
+			return fmt.Errorf("measurement %s: label name %q is not [a-z_][a-z0-9_]* (nor \"source\")", m.Name, l.Name)
+		}
+	}
+	if math.IsNaN(m.Value) || math.IsInf(m.Value, 0) {
+		return fmt.Errorf("measurement %s: value %v is not a finite number", m.Name, m.Value)
+	}
+	return nil
+}
+
+// validate checks what a collector returned before anything stores it.
+// Values that are not numbers mean "no value" and are dropped; a bad name
+// fails the run.
+func validate(ms []kpi.Measurement) ([]kpi.Measurement, error) {
+	out := ms[:0:0]
+	for _, m := range ms {
+		if math.IsNaN(m.Value) || math.IsInf(m.Value, 0) {
+			continue
+		}
+		if err := CheckMeasurement(m); err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}

@@ -1,0 +1,270 @@
+package collectors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sort"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/bakhmach-hub/kpi_exporter/kpi"
+)
+
+// Result is the outcome of one run of a source.
+type Result struct {
+	Source       string
+	Measurements []kpi.Measurement
+	Err          error
+	Start        time.Time
+	End          time.Time
+}
+
+// Status is what the scheduler knows of a source, for /metrics and pages.
+type Status struct {
+	Name     string
+	Type     string
+	Interval time.Duration
+	Runs     uint64
+	Errors   uint64
+	// Success is whether the last run succeeded.
+	Success      bool
+	LastSuccess  time.Time
+	LastDuration time.Duration
+	LastError    string
+	// Failures counts the failed runs since the last success.
+	Failures int
+	// NextRun is when the source runs next.
+	NextRun time.Time
+}
+
+// Job is an enabled source and its collector.
+type Job struct {
+	Source    kpi.Source
+	Collector Collector
+}
+
+// key identifies a job's configuration: a reload keeps a runner whose key is
+// unchanged, so its schedule and API budget are not disturbed.
+func (j Job) key() string {
+	s := j.Source
+	return fmt.Sprintf("%s\x00%s\x00%s\x00%s", s.Type, s.Interval, s.Timeout, s.Settings.String())
+}
+
+// Scheduler runs every job on its own interval: ±10 % jitter, a timeout per
+// run, capped exponential backoff after failures, never two runs of one
+// source at once, cancellation on Stop.
+type Scheduler struct {
+	logger *zap.Logger
+	sink   func(Result)
+
+	mu      sync.Mutex
+	runners map[string]*runner
+}
+
+// NewScheduler returns a scheduler that hands every finished run to sink.
+// Sink is called from the runners' goroutines, one run at a time per source.
+func NewScheduler(logger *zap.Logger, sink func(Result)) *Scheduler {
+	return &Scheduler{logger: logger, sink: sink, runners: map[string]*runner{}}
+}
+
+// Apply makes the running set of sources equal to jobs: new sources start
+// at once, removed ones stop, changed ones restart (after the old run has
+// ended), and unchanged ones carry on undisturbed.
+func (s *Scheduler) Apply(jobs []Job) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	keep := map[string]bool{}
+	for _, j := range jobs {
+		name := j.Source.Name
+		keep[name] = true
+		old := s.runners[name]
+		if old != nil && old.key == j.key() {
+			continue
+		}
+		var after <-chan struct{}
+		if old != nil {
+			old.cancel()
+			after = old.done
+		}
+		r := newRunner(s, j)
+		s.runners[name] = r
+		go r.loop(after)
+	}
+	for name, r := range s.runners {
+		if !keep[name] {
+			r.cancel()
+			delete(s.runners, name)
+		}
+	}
+}
+
+// Stop cancels every source and waits for the runs under way to end.
+func (s *Scheduler) Stop() {
+	s.mu.Lock()
+	rs := make([]*runner, 0, len(s.runners))
+	for name, r := range s.runners {
+		r.cancel()
+		rs = append(rs, r)
+		delete(s.runners, name)
+	}
+	s.mu.Unlock()
+	for _, r := range rs {
+		<-r.done
+	}
+}
+
+// Statuses returns the status of every running source, sorted by name.
+func (s *Scheduler) Statuses() []Status {
+	s.mu.Lock()
+	out := make([]Status, 0, len(s.runners))
+	for _, r := range s.runners {
+		out = append(out, r.status())
+	}
+	s.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+type runner struct {
+	s      *Scheduler
+	job    Job
+	key    string
+	log    *zap.Logger
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	mu sync.Mutex
+	st Status
+}
+
+func newRunner(s *Scheduler, j Job) *runner {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &runner{
+		s: s, job: j, key: j.key(), ctx: ctx, cancel: cancel, done: make(chan struct{}),
+		log: s.logger.With(zap.String("source", j.Source.Name), zap.String("collector", j.Source.Type)),
+		st:  Status{Name: j.Source.Name, Type: j.Source.Type, Interval: j.Source.Interval},
+	}
+}
+
+func (r *runner) status() Status {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.st
+}
+
+func (r *runner) loop(after <-chan struct{}) {
+	defer close(r.done)
+	if after != nil {
+		select {
+		case <-after:
+		case <-r.ctx.Done():
+			return
+		}
+	}
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-r.ctx.Done():
+			return
+		case <-timer.C:
+		}
+		res := Run(r.ctx, r.job)
+		if r.ctx.Err() != nil {
+			return // shutting down or replaced: the run's outcome is moot
+		}
+		delay := r.record(res)
+		r.s.sink(res)
+		timer.Reset(delay)
+	}
+}
+
+// record updates the status after a run and returns the delay until the
+// next run.
+func (r *runner) record(res Result) time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	st := &r.st
+	st.Runs++
+	st.LastDuration = res.End.Sub(res.Start)
+	st.Success = res.Err == nil
+	if res.Err != nil {
+		st.Errors++
+		st.Failures++
+		st.LastError = res.Err.Error()
+		r.log.Warn("source run failed", zap.Error(res.Err), zap.Int("consecutive_failures", st.Failures))
+	} else {
+		st.Failures = 0
+		st.LastError = ""
+		st.LastSuccess = res.End
+		r.log.Debug("source run succeeded", zap.Int("measurements", len(res.Measurements)), zap.Duration("duration", st.LastDuration))
+	}
+	delay := Jitter(Backoff(r.job.Source.Interval, st.Failures), rand.Float64())
+	st.NextRun = res.End.Add(delay)
+	return delay
+}
+
+// Backoff is the wait before the next run after failures consecutive
+// failures: the interval, doubled for each failure after the first, capped
+// at eight intervals or an hour, whichever is less (but never below the
+// interval).
+func Backoff(interval time.Duration, failures int) time.Duration {
+	limit := max(interval, min(8*interval, time.Hour))
+	d := interval
+	for i := 1; i < failures && d < limit; i++ {
+		d *= 2
+	}
+	return min(d, limit)
+}
+
+// Jitter spreads d by ±10 %: u in [0, 1) maps to [0.9 d, 1.1 d).
+func Jitter(d time.Duration, u float64) time.Duration {
+	return time.Duration(float64(d) * (0.9 + 0.2*u))
+}
+
+// Run runs a job once with its timeout. A panic in the collector is an
+// error of that run, never a crash of the daemon.
+func Run(ctx context.Context, j Job) (res Result) {
+	res = Result{Source: j.Source.Name, Start: time.Now()}
+	ctx, cancel := context.WithTimeout(ctx, j.Source.Timeout)
+	defer cancel()
+	defer func() {
+		if p := recover(); p != nil {
+			res.Measurements, res.Err = nil, fmt.Errorf("collector panicked: %v", p)
+		}
+		res.End = time.Now()
+	}()
+	ms, err := j.Collector.Collect(ctx)
+	if err == nil {
+		ms, err = validate(ms)
+	}
+	if err != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) && !errors.Is(err, context.DeadlineExceeded) {
+		err = fmt.Errorf("timed out after %s: %w", j.Source.Timeout, err)
+	}
+	if err != nil {
+		return Result{Source: j.Source.Name, Start: res.Start, Err: err}
+	}
+	res.Measurements = ms
+	return res
+}
+
+// RunAll runs every job once, concurrently, and returns the results in the
+// order of jobs. It is what `kpi_exporter once` does.
+func RunAll(ctx context.Context, jobs []Job) []Result {
+	out := make([]Result, len(jobs))
+	var wg sync.WaitGroup
+	for i, j := range jobs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out[i] = Run(ctx, j)
+		}()
+	}
+	wg.Wait()
+	return out
+}
