@@ -117,9 +117,10 @@ func CheckMeasurement(m kpi.Measurement) error {
 
 // validate checks what a collector returned before anything stores it.
 // Values that are not numbers mean "no value" and are dropped; a bad name
-// fails the run.
+// or a series reported twice fails the run.
 func validate(ms []kpi.Measurement) ([]kpi.Measurement, error) {
 	out := ms[:0:0]
+	seen := make(map[string]bool, len(ms))
 	for _, m := range ms {
 		if math.IsNaN(m.Value) || math.IsInf(m.Value, 0) {
 			continue
@@ -127,6 +128,11 @@ func validate(ms []kpi.Measurement) ([]kpi.Measurement, error) {
 		if err := CheckMeasurement(m); err != nil {
 			return nil, err
 		}
+		id := m.Name + m.Labels.String()
+		if seen[id] {
+			return nil, fmt.Errorf("measurement %s reported twice", id)
+		}
+		seen[id] = true
 		out = append(out, m)
 	}
 	return out, nil

@@ -1,0 +1,312 @@
+// Package store keeps the measurement store: the last good reading of every
+// source and the history of every KPI, persisted in the state directory so
+// that a restart serves the last values at once.
+//
+// The state file is written atomically (temporary file, fsync, rename, fsync
+// of the directory), so a crash or kill -9 at any moment leaves either the
+// old or the new file, never a torn one.
+package store
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/bakhmach-hub/kpi_exporter/kpi"
+)
+
+// FileName is the state file's name inside the state directory.
+const FileName = "state.json"
+
+// formatVersion is bumped when the file's shape changes incompatibly.
+const formatVersion = 1
+
+// Retention settings of the history. Points closer together than
+// Resolution replace one another (the newest wins); points older than
+// FineSpan are thinned to the last one of each UTC day; points older than
+// Retention are dropped.
+const (
+	Resolution = time.Hour
+	FineSpan   = 30 * 24 * time.Hour
+	Retention  = 400 * 24 * time.Hour
+)
+
+// Store holds readings and history. It is safe for concurrent use.
+type Store struct {
+	dir string
+
+	mu       sync.Mutex
+	readings map[string]kpi.Reading
+	history  map[string][]kpi.Point
+	dirty    bool
+}
+
+// CorruptError says that a state file could not be read and was moved aside.
+type CorruptError struct {
+	Path, MovedTo string
+	Err           error
+}
+
+func (e *CorruptError) Error() string {
+	return fmt.Sprintf("state file %s is unreadable (%v); moved it to %s and started without it", e.Path, e.Err, e.MovedTo)
+}
+
+func (e *CorruptError) Unwrap() error { return e.Err }
+
+// Open loads the state in dir, creating dir when it is missing. An empty
+// dir keeps everything in memory only. A corrupt state file is moved aside
+// and reported as a *CorruptError together with a usable, empty store.
+func Open(dir string) (*Store, error) {
+	s := &Store{dir: dir, readings: map[string]kpi.Reading{}, history: map[string][]kpi.Point{}}
+	if dir == "" {
+		return s, nil
+	}
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("state directory: %w", err)
+	}
+	path := filepath.Join(dir, FileName)
+	// Temporary files of a save that a crash interrupted are of no use.
+	if leftovers, _ := filepath.Glob(path + ".tmp-*"); len(leftovers) > 0 {
+		for _, l := range leftovers {
+			os.Remove(l)
+		}
+	}
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return s, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("state file: %w", err)
+	}
+	st, err := decode(data)
+	if err != nil {
+		moved := fmt.Sprintf("%s.corrupt-%s", path, time.Now().UTC().Format("20060102T150405Z"))
+		if rerr := os.Rename(path, moved); rerr != nil {
+			return nil, fmt.Errorf("state file %s is unreadable (%v) and could not be moved aside: %w", path, err, rerr)
+		}
+		return s, &CorruptError{Path: path, MovedTo: moved, Err: err}
+	}
+	s.readings, s.history = st.Readings, st.History
+	return s, nil
+}
+
+// Dir is the state directory ("" when state is not kept).
+func (s *Store) Dir() string { return s.dir }
+
+// SetReading stores a source's last good reading.
+func (s *Store) SetReading(source string, r kpi.Reading) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.readings[source] = r
+	s.dirty = true
+}
+
+// Retain drops the readings of sources and the history of KPIs that are no
+// longer in the catalogue.
+func (s *Store) Retain(sources, kpis map[string]bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for name := range s.readings {
+		if !sources[name] {
+			delete(s.readings, name)
+			s.dirty = true
+		}
+	}
+	for id := range s.history {
+		if !kpis[id] {
+			delete(s.history, id)
+			s.dirty = true
+		}
+	}
+}
+
+// Record adds a value to a KPI's history. A value no newer than the last
+// point is ignored. Points are kept at least Resolution apart, but the
+// newest value is always the last point: while the last point is less than
+// Resolution after the one before it, it is provisional and a newer value
+// replaces it.
+func (s *Store) Record(id string, p kpi.Point) {
+	if math.IsNaN(p.V) || math.IsInf(p.V, 0) {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	h := s.history[id]
+	if n := len(h); n > 0 {
+		last := h[n-1]
+		if !p.T.After(last.T) {
+			return
+		}
+		if n > 1 && last.T.Sub(h[n-2].T) < Resolution {
+			// Copy on write: published snapshots may hold the old slice.
+			h = append(h[:n-1:n-1], p)
+			s.history[id] = h
+			s.dirty = true
+			return
+		}
+	}
+	s.history[id] = append(h, p)
+	s.dirty = true
+}
+
+// Compact thins old history: older than FineSpan, one point per UTC day
+// (the day's last); older than Retention, none.
+func (s *Store) Compact(now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	fineFrom, keepFrom := now.Add(-FineSpan), now.Add(-Retention)
+	for id, h := range s.history {
+		out := make([]kpi.Point, 0, len(h))
+		for i, p := range h {
+			switch {
+			case p.T.Before(keepFrom):
+				continue
+			case p.T.Before(fineFrom) && i+1 < len(h) && h[i+1].T.Before(fineFrom) && sameDay(p.T, h[i+1].T):
+				continue // a later point of the same old day stands for it
+			}
+			out = append(out, p)
+		}
+		if len(out) != len(h) {
+			s.history[id] = out
+			s.dirty = true
+		}
+	}
+}
+
+func sameDay(a, b time.Time) bool {
+	ay, am, ad := a.UTC().Date()
+	by, bm, bd := b.UTC().Date()
+	return ay == by && am == bm && ad == bd
+}
+
+// Inputs returns what an evaluation reads. The maps are copies; the slices
+// in them are never modified in place, so they may be kept.
+func (s *Store) Inputs() kpi.Inputs {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	in := kpi.Inputs{Readings: make(map[string]kpi.Reading, len(s.readings)), History: make(map[string][]kpi.Point, len(s.history))}
+	for k, v := range s.readings {
+		in.Readings[k] = v
+	}
+	for k, v := range s.history {
+		in.History[k] = v[:len(v):len(v)]
+	}
+	return in
+}
+
+// Dirty reports whether anything changed since the last Save.
+func (s *Store) Dirty() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.dirty
+}
+
+// Save writes the state atomically. Without a state directory it does
+// nothing.
+func (s *Store) Save() error {
+	if s.dir == "" {
+		return nil
+	}
+	s.mu.Lock()
+	data, err := encode(state{Readings: s.readings, History: s.history})
+	s.dirty = false
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if err := WriteFileAtomic(filepath.Join(s.dir, FileName), data); err != nil {
+		s.mu.Lock()
+		s.dirty = true
+		s.mu.Unlock()
+		return err
+	}
+	return nil
+}
+
+// WriteFileAtomic replaces path with data so that a reader, or the file
+// after a crash, sees either the old or the new content in full.
+func WriteFileAtomic(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	cleanup := func(err error) error {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if _, err := tmp.Write(data); err != nil {
+		return cleanup(err)
+	}
+	if err := tmp.Sync(); err != nil {
+		return cleanup(err)
+	}
+	if err := tmp.Close(); err != nil {
+		return cleanup(err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if d, err := os.Open(dir); err == nil {
+		d.Sync() // make the rename durable; not all file systems support it
+		d.Close()
+	}
+	return nil
+}
+
+type state struct {
+	Readings map[string]kpi.Reading
+	History  map[string][]kpi.Point
+}
+
+// fileState is the state file's shape. History points are [unix ms, value]
+// pairs, which keeps the file small.
+type fileState struct {
+	Version  int                     `json:"version"`
+	Readings map[string]kpi.Reading  `json:"readings"`
+	History  map[string][][2]float64 `json:"history"`
+}
+
+func encode(st state) ([]byte, error) {
+	fs := fileState{Version: formatVersion, Readings: st.Readings, History: make(map[string][][2]float64, len(st.History))}
+	for id, h := range st.History {
+		ps := make([][2]float64, len(h))
+		for i, p := range h {
+			ps[i] = [2]float64{float64(p.T.UnixMilli()), p.V}
+		}
+		fs.History[id] = ps
+	}
+	return json.Marshal(fs)
+}
+
+func decode(data []byte) (state, error) {
+	var fs fileState
+	if err := json.Unmarshal(data, &fs); err != nil {
+		return state{}, err
+	}
+	if fs.Version != formatVersion {
+		return state{}, fmt.Errorf("format version %d, want %d", fs.Version, formatVersion)
+	}
+	st := state{Readings: fs.Readings, History: make(map[string][]kpi.Point, len(fs.History))}
+	if st.Readings == nil {
+		st.Readings = map[string]kpi.Reading{}
+	}
+	for id, ps := range fs.History {
+		h := make([]kpi.Point, 0, len(ps))
+		for _, p := range ps {
+			h = append(h, kpi.Point{T: time.UnixMilli(int64(p[0])).UTC(), V: p[1]})
+		}
+		sort.Slice(h, func(i, j int) bool { return h[i].T.Before(h[j].T) })
+		st.History[id] = h
+	}
+	return st, nil
+}
