@@ -295,3 +295,23 @@ func TestEvaluateLinearTarget(t *testing.T) {
 		t.Errorf("target = %v, want %v", r.Target, want)
 	}
 }
+
+func TestFormatValue(t *testing.T) {
+	cases := []struct {
+		u    Unit
+		v    float64
+		want string
+	}{
+		{UnitRatio, 0.875, "87.5%"}, {UnitRatio, 0.999, "99.9%"}, {UnitRatio, 0.0005, "0.05%"}, {UnitRatio, 1, "100%"},
+		{UnitSeconds, 0.15, "150ms"}, {UnitSeconds, 14400, "4h0m0s"}, {UnitSeconds, 900, "15m0s"}, {UnitSeconds, 2.5, "2.5s"},
+		{UnitSeconds, 31557600, "365.2d"},
+		{UnitUSD, 50000, "$50K"}, {UnitUSD, 600000, "$600K"}, {UnitUSD, 1.5e6, "$1.5M"}, {UnitUSD, 0.0005, "$0.0005"}, {UnitUSD, 200, "$200"},
+		{UnitCount, 500, "500"}, {UnitCount, 4.5, "4.5"}, {UnitScore, 7.25, "7.25"}, {UnitPerSecond, 100, "100/s"},
+		{UnitPoints, 40, "40 pts"}, {UnitCount, math.NaN(), "NaN"},
+	}
+	for _, c := range cases {
+		if got := FormatValue(c.u, c.v); got != c.want {
+			t.Errorf("FormatValue(%s, %v) = %q, want %q", c.u, c.v, got, c.want)
+		}
+	}
+}

@@ -1,0 +1,311 @@
+// Package app runs the daemon's flow: the scheduler feeds source readings
+// into the store, every change re-evaluates the catalogue, and the result
+// is published to the exporter as an immutable snapshot. The catalogue can
+// be reloaded while running; a catalogue that does not load leaves the
+// previous one running.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/bakhmach-hub/kpi_exporter/collectors"
+	"github.com/bakhmach-hub/kpi_exporter/examples"
+	"github.com/bakhmach-hub/kpi_exporter/exporter"
+	"github.com/bakhmach-hub/kpi_exporter/kpi"
+	"github.com/bakhmach-hub/kpi_exporter/store"
+)
+
+// Defaults of the evaluation loop.
+const (
+	// DefaultEvalInterval re-evaluates without new readings, since targets
+	// change with the calendar and values go stale with time.
+	DefaultEvalInterval = 15 * time.Second
+	// DefaultSaveInterval bounds how often the state file is written.
+	DefaultSaveInterval = 5 * time.Second
+)
+
+// Loaded is a catalogue together with the collectors of its enabled
+// sources.
+type Loaded struct {
+	Catalogue *kpi.Catalogue
+	Jobs      []collectors.Job
+}
+
+// Load reads and validates a catalogue (the embedded default when path is
+// empty) and builds the collector of every enabled source. stateDir, when
+// set, gets a sub-directory per source for the source's own progress.
+func Load(path, stateDir string, logger *zap.Logger) (*Loaded, error) {
+	// Relative paths in settings resolve against the catalogue's directory;
+	// the embedded catalogue counts as living in ./examples, beside the
+	// values file it names.
+	name, data, baseDir := examples.CatalogueName, examples.Catalogue, "examples"
+	if path != "" {
+		var err error
+		if data, err = os.ReadFile(path); err != nil {
+			return nil, fmt.Errorf("catalogue: %w", err)
+		}
+		name, baseDir = path, filepath.Dir(path)
+	}
+	if abs, err := filepath.Abs(baseDir); err == nil {
+		baseDir = abs
+	}
+	c, err := kpi.Parse(name, data, kpi.ParseOptions{KnownType: collectors.Known})
+	if err != nil {
+		return nil, err
+	}
+	l := &Loaded{Catalogue: c}
+	var errs []error
+	for _, src := range c.Sources {
+		if !src.Enabled {
+			continue
+		}
+		env := collectors.Env{
+			Logger:  logger.With(zap.String("source", src.Name), zap.String("collector", src.Type)),
+			BaseDir: baseDir,
+		}
+		if stateDir != "" {
+			env.StateDir = filepath.Join(stateDir, "sources", src.Name)
+		}
+		col, err := collectors.New(src, env)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		l.Jobs = append(l.Jobs, collectors.Job{Source: src, Collector: col})
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// Config configures an App.
+type Config struct {
+	// CatalogueFile is the catalogue's path; empty means the embedded one.
+	CatalogueFile string
+	Store         *store.Store
+	Exporter      *exporter.Exporter
+	Logger        *zap.Logger
+	// EvalInterval and SaveInterval default to DefaultEvalInterval and
+	// DefaultSaveInterval.
+	EvalInterval time.Duration
+	SaveInterval time.Duration
+}
+
+// App is the running daemon minus its HTTP server.
+type App struct {
+	cfg       Config
+	log       *zap.Logger
+	scheduler *collectors.Scheduler
+
+	results  chan collectors.Result
+	reloads  chan chan error
+	stopping chan struct{}
+
+	// Owned by the loop goroutine.
+	loaded *Loaded
+}
+
+// New loads the catalogue and returns an app ready to Run. The initial
+// snapshot (from the state directory's last values) is published at once,
+// before any source runs.
+func New(cfg Config) (*App, error) {
+	if cfg.EvalInterval <= 0 {
+		cfg.EvalInterval = DefaultEvalInterval
+	}
+	if cfg.SaveInterval <= 0 {
+		cfg.SaveInterval = DefaultSaveInterval
+	}
+	a := &App{cfg: cfg, log: cfg.Logger, results: make(chan collectors.Result, 64), reloads: make(chan chan error),
+		stopping: make(chan struct{})}
+	l, err := Load(cfg.CatalogueFile, cfg.Store.Dir(), cfg.Logger)
+	if err != nil {
+		cfg.Exporter.SetReloadResult(false, time.Now())
+		return nil, err
+	}
+	cfg.Exporter.SetReloadResult(true, time.Now())
+	a.loaded = l
+	a.scheduler = collectors.NewScheduler(cfg.Logger, func(r collectors.Result) {
+		select {
+		case a.results <- r:
+		case <-a.stopping: // the loop is shutting down and reads no more
+		}
+	})
+	a.retain()
+	a.publish(time.Now())
+	return a, nil
+}
+
+// Catalogue returns the catalogue loaded at start. (Reloads replace it
+// inside the loop; use the exporter's snapshot for the current one.)
+func (a *App) Catalogue() *kpi.Catalogue { return a.loaded.Catalogue }
+
+// Run starts the sources and evaluates until ctx is done; then it stops the
+// sources, waits for the runs under way, and saves the state.
+func (a *App) Run(ctx context.Context) error {
+	a.scheduler.Apply(a.loaded.Jobs)
+	a.log.Info("sources started", zap.Int("enabled", len(a.loaded.Jobs)), zap.Int("declared", len(a.loaded.Catalogue.Sources)),
+		zap.Int("kpis", len(a.loaded.Catalogue.KPIs)))
+	eval := time.NewTicker(a.cfg.EvalInterval)
+	defer eval.Stop()
+	save := time.NewTicker(a.cfg.SaveInterval)
+	defer save.Stop()
+	compact := time.NewTicker(time.Hour)
+	defer compact.Stop()
+	a.cfg.Store.Compact(time.Now())
+
+	for {
+		select {
+		case <-ctx.Done():
+			return a.shutdown()
+		case r := <-a.results:
+			a.apply(r)
+			// Take what else has arrived before re-evaluating once.
+			for drained := false; !drained; {
+				select {
+				case r := <-a.results:
+					a.apply(r)
+				default:
+					drained = true
+				}
+			}
+			a.publish(time.Now())
+		case reply := <-a.reloads:
+			reply <- a.reload()
+		case now := <-eval.C:
+			a.publish(now)
+		case <-save.C:
+			a.save()
+		case now := <-compact.C:
+			a.cfg.Store.Compact(now)
+		}
+	}
+}
+
+// Reload loads the catalogue again. On error the running catalogue stays
+// and kpi_config_last_reload_successful turns 0.
+func (a *App) Reload(ctx context.Context) error {
+	reply := make(chan error, 1)
+	select {
+	case a.reloads <- reply:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-reply:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (a *App) reload() error {
+	l, err := Load(a.cfg.CatalogueFile, a.cfg.Store.Dir(), a.log)
+	if err != nil {
+		a.cfg.Exporter.SetReloadResult(false, time.Now())
+		a.log.Error("catalogue reload failed; keeping the running catalogue", zap.Error(err))
+		return err
+	}
+	a.cfg.Exporter.SetReloadResult(true, time.Now())
+	a.loaded = l
+	a.scheduler.Apply(l.Jobs)
+	a.retain()
+	a.publish(time.Now())
+	a.log.Info("catalogue reloaded", zap.Int("kpis", len(l.Catalogue.KPIs)), zap.Int("enabled_sources", len(l.Jobs)))
+	return nil
+}
+
+// retain drops state of sources and KPIs the catalogue no longer has.
+func (a *App) retain() {
+	sources, kpis := map[string]bool{}, map[string]bool{}
+	for _, s := range a.loaded.Catalogue.Sources {
+		sources[s.Name] = true
+	}
+	for _, k := range a.loaded.Catalogue.KPIs {
+		kpis[k.ID] = true
+	}
+	a.cfg.Store.Retain(sources, kpis)
+}
+
+func (a *App) apply(r collectors.Result) {
+	if r.Err != nil {
+		return // the last good reading stays; the scheduler logged the error
+	}
+	if _, ok := a.loaded.Catalogue.Source(r.Source); !ok {
+		return // a run that finished just as a reload removed its source
+	}
+	a.cfg.Store.SetReading(r.Source, kpi.Reading{At: r.End, Measurements: r.Measurements})
+}
+
+// publish evaluates the catalogue, records fresh values in the history and
+// publishes a new snapshot.
+func (a *App) publish(now time.Time) {
+	start := time.Now()
+	in := a.cfg.Store.Inputs()
+	c := a.loaded.Catalogue
+	sc := kpi.Evaluate(c, in, now)
+	for _, r := range sc.Results {
+		if r.HasValue && !r.Stale {
+			a.cfg.Store.Record(r.KPI.ID, kpi.Point{T: r.ValueTime, V: r.Value})
+		}
+	}
+	snap, err := exporter.NewSnapshot(c, sc, a.sourceStates(in), in.Readings)
+	if err != nil {
+		a.log.Error("some metrics could not be rendered", zap.Error(err))
+	}
+	if snap != nil {
+		a.cfg.Exporter.Publish(snap)
+	}
+	a.cfg.Exporter.ObserveRender(time.Since(start))
+}
+
+func (a *App) sourceStates(in kpi.Inputs) []exporter.SourceState {
+	statuses := map[string]collectors.Status{}
+	for _, st := range a.scheduler.Statuses() {
+		statuses[st.Name] = st
+	}
+	out := make([]exporter.SourceState, 0, len(a.loaded.Catalogue.Sources))
+	for _, src := range a.loaded.Catalogue.Sources {
+		st := exporter.SourceState{Source: src, Status: statuses[src.Name], LastSuccess: in.Readings[src.Name].At}
+		if st.Status.LastSuccess.After(st.LastSuccess) {
+			st.LastSuccess = st.Status.LastSuccess
+		}
+		out = append(out, st)
+	}
+	return out
+}
+
+func (a *App) save() {
+	if !a.cfg.Store.Dirty() {
+		return
+	}
+	if err := a.cfg.Store.Save(); err != nil {
+		a.log.Error("saving state failed; will retry", zap.Error(err))
+	}
+}
+
+func (a *App) shutdown() error {
+	close(a.stopping)
+	a.scheduler.Stop()
+	// Runs that finished while stopping still count.
+	for drained := false; !drained; {
+		select {
+		case r := <-a.results:
+			a.apply(r)
+		default:
+			drained = true
+		}
+	}
+	a.publish(time.Now())
+	if err := a.cfg.Store.Save(); err != nil {
+		return fmt.Errorf("saving state on shutdown: %w", err)
+	}
+	return nil
+}

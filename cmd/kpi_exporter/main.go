@@ -1,0 +1,303 @@
+// Command kpi_exporter turns a KPI catalogue into live Prometheus series.
+//
+// main is wiring only: settings, logger, the enabled source types (blank
+// imports, like database drivers), signals and the sub-commands.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/alecthomas/kingpin/v2"
+	"github.com/kelseyhightower/envconfig"
+	"github.com/prometheus/common/version"
+	"github.com/prometheus/exporter-toolkit/web"
+	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
+	"go.uber.org/zap"
+	"go.uber.org/zap/exp/zapslog"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/bakhmach-hub/kpi_exporter/app"
+	"github.com/bakhmach-hub/kpi_exporter/collectors"
+	"github.com/bakhmach-hub/kpi_exporter/exporter"
+	"github.com/bakhmach-hub/kpi_exporter/kpi"
+	"github.com/bakhmach-hub/kpi_exporter/store"
+
+	// Source types: each registers itself.
+	_ "github.com/bakhmach-hub/kpi_exporter/collectors/file"
+)
+
+// Settings are read from the environment (prefix KPI_); flags override them.
+type Settings struct {
+	ListenAddress string `envconfig:"LISTEN_ADDRESS" default:":10050"`
+	Config        string `envconfig:"CONFIG"`
+	StateDir      string `envconfig:"STATE_DIR" default:"data"`
+	WebConfigFile string `envconfig:"WEB_CONFIG_FILE"`
+	LogLevel      string `envconfig:"LOG_LEVEL" default:"info"`
+	LogFormat     string `envconfig:"LOG_FORMAT" default:"json"`
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if version.Version == "" {
+		version.Version = "0.1.0-dev"
+	}
+	var s Settings
+	if err := envconfig.Process("KPI", &s); err != nil {
+		fmt.Fprintln(stderr, "kpi_exporter: settings:", err)
+		return 2
+	}
+
+	a := kingpin.New("kpi_exporter", "Turns a KPI catalogue into live Prometheus series: value, target in force, attainment, zone and trend of every KPI.")
+	a.UsageWriter(stderr)
+	a.ErrorWriter(stderr)
+	a.Version(version.Print("kpi_exporter"))
+	a.HelpFlag.Short('h')
+	config := a.Flag("config", "Catalogue file (YAML); empty uses the embedded default catalogue. Env: KPI_CONFIG.").Default(s.Config).String()
+	stateDir := a.Flag("state-dir", "Directory for last values and KPI history; empty keeps state in memory only. Env: KPI_STATE_DIR.").Default(s.StateDir).String()
+	logLevel := a.Flag("log.level", "Log level: debug, info, warn or error. Env: KPI_LOG_LEVEL.").Default(s.LogLevel).Enum("debug", "info", "warn", "error")
+	logFormat := a.Flag("log.format", "Log format: json or console. Env: KPI_LOG_FORMAT.").Default(s.LogFormat).Enum("json", "console")
+	webFlags := kingpinflag.AddFlags(a, s.ListenAddress)
+
+	serveCmd := a.Command("serve", "Serve /metrics and the status page (the default).").Default()
+	checkCmd := a.Command("check", "Validate the catalogue (and the web config file, if set) and exit non-zero on any error.")
+	onceCmd := a.Command("once", "Run every enabled source once and print the scorecard as a table.")
+	failOn := onceCmd.Flag("fail-on", "Exit 1 when a KPI is in this zone or worse: red or yellow (for CI gates).").Default("").Enum("", "red", "yellow")
+	onceTimeout := onceCmd.Flag("timeout", "Overall time limit for the sources' runs.").Default("5m").Duration()
+
+	cmd, err := a.Parse(args)
+	if err != nil {
+		fmt.Fprintln(stderr, "kpi_exporter:", err)
+		return 2
+	}
+	if *webFlags.WebConfigFile == "" {
+		*webFlags.WebConfigFile = s.WebConfigFile
+	}
+	logger, err := newLogger(*logLevel, *logFormat, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "kpi_exporter:", err)
+		return 2
+	}
+	defer logger.Sync()
+
+	switch cmd {
+	case checkCmd.FullCommand():
+		return check(*config, *webFlags.WebConfigFile, stdout, stderr)
+	case onceCmd.FullCommand():
+		return once(*config, *stateDir, *failOn, *onceTimeout, logger, stdout, stderr)
+	case serveCmd.FullCommand():
+		return serve(*config, *stateDir, webFlags, logger)
+	}
+	return 2
+}
+
+func newLogger(level, format string, w io.Writer) (*zap.Logger, error) {
+	lvl, err := zapcore.ParseLevel(level)
+	if err != nil {
+		return nil, err
+	}
+	ec := zap.NewProductionEncoderConfig()
+	ec.EncodeTime = zapcore.ISO8601TimeEncoder
+	var enc zapcore.Encoder
+	if format == "console" {
+		ec.EncodeLevel = zapcore.CapitalLevelEncoder
+		enc = zapcore.NewConsoleEncoder(ec)
+	} else {
+		enc = zapcore.NewJSONEncoder(ec)
+	}
+	return zap.New(zapcore.NewCore(enc, zapcore.Lock(zapcore.AddSync(w)), lvl)), nil
+}
+
+func check(config, webConfig string, stdout, stderr io.Writer) int {
+	l, err := app.Load(config, "", zap.NewNop())
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	if webConfig != "" {
+		if err := web.Validate(webConfig); err != nil {
+			fmt.Fprintf(stderr, "%s: %v\n", webConfig, err)
+			return 1
+		}
+	}
+	c := l.Catalogue
+	var disabled []string
+	for _, s := range c.Sources {
+		if !s.Enabled {
+			disabled = append(disabled, s.Name)
+		}
+	}
+	name := config
+	if name == "" {
+		name = "embedded default catalogue"
+	}
+	fmt.Fprintf(stdout, "%s: OK: %d KPIs, %d sources (%d enabled)\n", name, len(c.KPIs), len(c.Sources), len(l.Jobs))
+	if len(disabled) > 0 {
+		fmt.Fprintf(stdout, "disabled sources (their KPIs read unknown): %s\n", strings.Join(disabled, ", "))
+	}
+	return 0
+}
+
+func once(config, stateDir, failOn string, timeout time.Duration, logger *zap.Logger, stdout, stderr io.Writer) int {
+	l, err := app.Load(config, "", logger)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	// Earlier history (for trends) is read when the state directory exists;
+	// once never writes it.
+	st, _ := store.Open("")
+	if stateDir != "" {
+		if _, err := os.Stat(stateDir); err == nil {
+			if st, err = store.Open(stateDir); err != nil {
+				fmt.Fprintln(stderr, "state:", err)
+				st, _ = store.Open("")
+			}
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	for _, r := range collectors.RunAll(ctx, l.Jobs) {
+		if r.Err != nil {
+			fmt.Fprintf(stderr, "source %s: %v\n", r.Source, r.Err)
+			continue
+		}
+		st.SetReading(r.Source, kpi.Reading{At: r.End, Measurements: r.Measurements})
+	}
+	sc := kpi.Evaluate(l.Catalogue, st.Inputs(), time.Now())
+	printScorecard(stdout, sc)
+
+	worst := map[kpi.Zone]int{}
+	for _, r := range sc.Results {
+		worst[r.Zone]++
+	}
+	switch {
+	case failOn == "red" && worst[kpi.Red] > 0,
+		failOn == "yellow" && worst[kpi.Red]+worst[kpi.Yellow] > 0:
+		fmt.Fprintf(stderr, "kpi_exporter: %d red and %d yellow KPIs (--fail-on %s)\n", worst[kpi.Red], worst[kpi.Yellow], failOn)
+		return 1
+	}
+	return 0
+}
+
+func printScorecard(w io.Writer, sc kpi.Scorecard) {
+	results := append([]kpi.Result(nil), sc.Results...)
+	sort.SliceStable(results, func(i, j int) bool { return results[i].KPI.Domain < results[j].KPI.Domain })
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "DOMAIN\tKPI\tVALUE\tTARGET\tATTAINMENT\tZONE\tTREND")
+	counts := map[kpi.Zone]int{}
+	for _, r := range results {
+		k := r.KPI
+		value, target, attain := "-", "-", "-"
+		if r.HasValue {
+			value = kpi.FormatValue(k.Unit, r.Value)
+			if r.Stale {
+				value += " (stale)"
+			}
+		}
+		if r.HasTarget {
+			target = kpi.FormatValue(k.Unit, r.Target)
+		}
+		if r.HasAttainment {
+			attain = kpi.FormatValue(kpi.UnitRatio, r.Attainment)
+		}
+		trend := map[int]string{kpi.Improving: "↑ improving", kpi.Flat: "→", kpi.Worsening: "↓ worsening"}[r.Trend]
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.Domain, k.Name, value, target, attain, r.Zone, trend)
+		counts[r.Zone]++
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "\n%d KPIs: %d green, %d yellow, %d red, %d unknown\n",
+		len(results), counts[kpi.Green], counts[kpi.Yellow], counts[kpi.Red], counts[kpi.Unknown])
+}
+
+func serve(config, stateDir string, webFlags *web.FlagConfig, logger *zap.Logger) int {
+	logger.Info("starting kpi_exporter", zap.String("version", version.Info()), zap.String("build_context", version.BuildContext()))
+	var running atomic.Pointer[app.App]
+	exp := exporter.New(exporter.Options{
+		ErrorLog: zap.NewStdLog(logger.With(zap.String("component", "metrics"))),
+		Reload: func(ctx context.Context) error {
+			a := running.Load()
+			if a == nil {
+				return errors.New("still starting")
+			}
+			return a.Reload(ctx)
+		},
+	})
+
+	// Serve at once, so that liveness holds while state loads; readiness
+	// follows once the first snapshot is published.
+	srv := &http.Server{Handler: exp.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	serveErr := make(chan error, 1)
+	go func() {
+		serveErr <- web.ListenAndServe(srv, webFlags, slog.New(zapslog.NewHandler(logger.Core())))
+	}()
+
+	st, err := store.Open(stateDir)
+	var corrupt *store.CorruptError
+	switch {
+	case errors.As(err, &corrupt):
+		logger.Error("state file was corrupt; starting without it", zap.Error(err))
+	case err != nil:
+		logger.Error("cannot open the state directory", zap.Error(err))
+		return 1
+	}
+	a, err := app.New(app.Config{CatalogueFile: config, Store: st, Exporter: exp, Logger: logger})
+	if err != nil {
+		logger.Error("cannot load the catalogue", zap.Error(err))
+		return 1
+	}
+	running.Store(a)
+	exp.SetReady()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	runDone := make(chan error, 1)
+	go func() { runDone <- a.Run(ctx) }()
+
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM)
+	code := 0
+loop:
+	for {
+		select {
+		case sig := <-sigs:
+			if sig == syscall.SIGHUP {
+				if err := a.Reload(context.Background()); err == nil {
+					logger.Info("catalogue reloaded on SIGHUP")
+				}
+				continue
+			}
+			logger.Info("shutting down", zap.String("signal", sig.String()))
+			break loop
+		case err := <-serveErr:
+			logger.Error("HTTP server failed", zap.Error(err))
+			code = 1
+			break loop
+		}
+	}
+	// Stop serving, then stop the sources and persist.
+	shutdownCtx, stop := context.WithTimeout(context.Background(), 10*time.Second)
+	defer stop()
+	srv.Shutdown(shutdownCtx)
+	cancel()
+	if err := <-runDone; err != nil {
+		logger.Error("shutdown", zap.Error(err))
+		code = 1
+	}
+	logger.Info("stopped; state saved", zap.String("state_dir", stateDir))
+	return code
+}

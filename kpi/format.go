@@ -1,0 +1,69 @@
+package kpi
+
+import (
+	"math"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// FormatValue renders a value in its unit for people: ratios as percent,
+// durations in the largest fitting units, money with K and M.
+func FormatValue(u Unit, v float64) string {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return strconv.FormatFloat(v, 'g', -1, 64)
+	}
+	switch u {
+	case UnitRatio:
+		return trimFloat(v*100, 2) + "%"
+	case UnitSeconds:
+		return formatSeconds(v)
+	case UnitUSD:
+		sign := ""
+		if v < 0 {
+			sign, v = "-", -v
+		}
+		switch {
+		case v >= 1e6:
+			return sign + "$" + trimFloat(v/1e6, 2) + "M"
+		case v >= 1e3:
+			return sign + "$" + trimFloat(v/1e3, 2) + "K"
+		case v > 0 && v < 0.01:
+			return sign + "$" + strconv.FormatFloat(v, 'g', 3, 64)
+		}
+		return sign + "$" + trimFloat(v, 2)
+	case UnitPerSecond:
+		return trimFloat(v, 2) + "/s"
+	case UnitBytes:
+		return trimFloat(v, 0) + " B"
+	case UnitPoints:
+		return trimFloat(v, 1) + " pts"
+	}
+	return trimFloat(v, 2)
+}
+
+func formatSeconds(v float64) string {
+	abs := math.Abs(v)
+	switch {
+	case abs == 0:
+		return "0s"
+	case abs < 1:
+		return trimFloat(v*1000, 1) + "ms"
+	case abs < 60:
+		return trimFloat(v, 2) + "s"
+	case abs >= 24*3600*365/12*3: // three months and more read better in days
+		return trimFloat(v/86400, 1) + "d"
+	}
+	return time.Duration(math.Round(v) * float64(time.Second)).String()
+}
+
+func trimFloat(v float64, prec int) string {
+	s := strconv.FormatFloat(v, 'f', prec, 64)
+	if strings.Contains(s, ".") {
+		s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
+	}
+	if s == "-0" {
+		s = "0"
+	}
+	return s
+}
