@@ -1,0 +1,242 @@
+package app
+
+import (
+	"context"
+	"io"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/bakhmach-hub/kpi_exporter/collectors"
+	_ "github.com/bakhmach-hub/kpi_exporter/collectors/file"
+	"github.com/bakhmach-hub/kpi_exporter/exporter"
+	"github.com/bakhmach-hub/kpi_exporter/kpi"
+	"github.com/bakhmach-hub/kpi_exporter/store"
+)
+
+// blocking is a source type whose runs hang until cancelled, like a source
+// stuck on a slow API.
+var (
+	blockingStarted = make(chan struct{}, 16)
+)
+
+func init() {
+	collectors.Register("blocking", func(kpi.Source, collectors.Env) (collectors.Collector, error) {
+		return collectors.CollectorFunc(func(ctx context.Context) ([]kpi.Measurement, error) {
+			blockingStarted <- struct{}{}
+			<-ctx.Done()
+			return nil, ctx.Err()
+		}), nil
+	})
+}
+
+const catalogue = `
+calendar: {plan_start: 2026-01-01, launch: 2026-01-01}
+sources:
+  - {name: manual, type: file, interval: 1h, settings: {path: values.yaml}}
+  - {name: stuck, type: blocking, interval: 1h, timeout: 1h}
+kpis:
+  - id: nps
+    name: Net Promoter Score
+    domain: workflow
+    dashboard: product
+    unit: score
+    direction: higher
+    source: {name: manual, measurement: nps}
+    targets: [{period: Q1, value: 50}]
+  - id: stuck_kpi
+    name: Stuck
+    domain: workflow
+    dashboard: product
+    unit: count
+    direction: higher
+    source: {name: stuck, measurement: x}
+    targets: [{period: Q1, value: 1}]
+`
+
+type fixture struct {
+	dir  string
+	exp  *exporter.Exporter
+	app  *App
+	stop func()
+}
+
+func start(t *testing.T, cat string) *fixture {
+	t.Helper()
+	dir := t.TempDir()
+	write(t, filepath.Join(dir, "kpis.yaml"), cat)
+	write(t, filepath.Join(dir, "values.yaml"), "nps: 40\n")
+	st, err := store.Open(filepath.Join(dir, "state"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp := exporter.New(exporter.Options{})
+	a, err := New(Config{CatalogueFile: filepath.Join(dir, "kpis.yaml"), Store: st, Exporter: exp, Logger: zap.NewNop(),
+		EvalInterval: 20 * time.Millisecond, SaveInterval: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); a.Run(ctx) }()
+	f := &fixture{dir: dir, exp: exp, app: a, stop: func() { cancel(); wg.Wait() }}
+	t.Cleanup(f.stop)
+	return f
+}
+
+func write(t *testing.T, path, s string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(s), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (f *fixture) result(id string) kpi.Result {
+	for _, r := range f.exp.Snapshot().Scorecard.Results {
+		if r.KPI.ID == id {
+			return r
+		}
+	}
+	return kpi.Result{}
+}
+
+func (f *fixture) waitValue(t *testing.T, id string, v float64) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		r := f.result(id)
+		if r.HasValue && r.Value == v {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("KPI %s never reached %v (now %+v)", id, v, r)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func (f *fixture) scrape(t *testing.T) string {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	f.exp.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	b, _ := io.ReadAll(rec.Body)
+	return string(b)
+}
+
+func TestScrapeNeverWaitsForARunningCollector(t *testing.T) {
+	f := start(t, catalogue)
+	<-blockingStarted // the stuck source is inside Collect now
+	f.waitValue(t, "nps", 40)
+	for i := 0; i < 20; i++ {
+		begin := time.Now()
+		body := f.scrape(t)
+		if d := time.Since(begin); d > time.Second {
+			t.Fatalf("a scrape took %s while a source was stuck", d)
+		}
+		if !strings.Contains(body, `kpi_value{domain="workflow",kpi="nps"} 40`) {
+			t.Fatal("scrape lacks the value of the healthy source")
+		}
+	}
+	if r := f.result("stuck_kpi"); r.Zone != kpi.Unknown {
+		t.Errorf("the stuck source's KPI should be unknown, got %s", r.Zone)
+	}
+}
+
+func TestFailingSourceKeepsLastGoodValue(t *testing.T) {
+	f := start(t, strings.Replace(catalogue, "interval: 1h, settings", "interval: 30ms, settings", 1))
+	f.waitValue(t, "nps", 40)
+	write(t, filepath.Join(f.dir, "values.yaml"), "nps: [broken\n")
+	// Let several runs fail.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		var failing bool
+		for _, s := range f.exp.Snapshot().Sources {
+			if s.Source.Name == "manual" && s.Status.Errors >= 2 {
+				failing = true
+				if !strings.Contains(s.Status.LastError, "values.yaml:1:6") {
+					t.Errorf("last error does not name the place: %s", s.Status.LastError)
+				}
+			}
+		}
+		if failing {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the broken file never failed a run")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if r := f.result("nps"); !r.HasValue || r.Value != 40 || r.Zone != kpi.Yellow {
+		t.Errorf("after failures: %+v, want the last good 40 in yellow", r)
+	}
+	body := f.scrape(t)
+	if !strings.Contains(body, `kpi_value{domain="workflow",kpi="nps"} 40`) || !strings.Contains(body, `kpi_collector_success{collector="manual"} 0`) {
+		t.Error("scrape should show the last good value and the failing source")
+	}
+	write(t, filepath.Join(f.dir, "values.yaml"), "nps: 51\n")
+	f.waitValue(t, "nps", 51)
+}
+
+func TestReload(t *testing.T) {
+	f := start(t, catalogue)
+	f.waitValue(t, "nps", 40)
+	good := filepath.Join(f.dir, "kpis.yaml")
+
+	write(t, good, strings.Replace(catalogue, "    unit: score", "    unit: score\n    colour: blue", 1))
+	err := f.app.Reload(context.Background())
+	if err == nil || err.Error() != good+`:12:5: unknown field "colour"` {
+		t.Fatalf("reload of a bad catalogue: %v", err)
+	}
+	if body := f.scrape(t); !strings.Contains(body, "kpi_config_last_reload_successful 0") ||
+		!strings.Contains(body, `kpi_value{domain="workflow",kpi="nps"} 40`) {
+		t.Error("a failed reload must keep the old catalogue and report 0")
+	}
+
+	write(t, good, strings.Replace(catalogue, "value: 50}", "value: 40}", 1))
+	if err := f.app.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if r := f.result("nps"); r.Target != 40 || r.Zone != kpi.Green {
+		t.Errorf("after reload: target %v zone %s", r.Target, r.Zone)
+	}
+	if body := f.scrape(t); !strings.Contains(body, "kpi_config_last_reload_successful 1") {
+		t.Error("a good reload must report 1")
+	}
+}
+
+func TestShutdownSavesState(t *testing.T) {
+	f := start(t, catalogue)
+	f.waitValue(t, "nps", 40)
+	f.stop()
+	st, err := store.Open(filepath.Join(f.dir, "state"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := st.Inputs()
+	if r := in.Readings["manual"]; len(r.Measurements) != 1 || r.Measurements[0].Value != 40 {
+		t.Errorf("saved reading: %+v", r)
+	}
+	if len(in.History["nps"]) == 0 {
+		t.Error("no history saved")
+	}
+}
+
+func TestLoadEmbeddedCatalogue(t *testing.T) {
+	l, err := Load("", "", zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(l.Catalogue.KPIs) < 80 {
+		t.Errorf("embedded catalogue has %d KPIs", len(l.Catalogue.KPIs))
+	}
+	if len(l.Jobs) != 1 || l.Jobs[0].Source.Name != "manual" {
+		t.Errorf("embedded catalogue should enable only the manual file source, got %d jobs", len(l.Jobs))
+	}
+}
