@@ -14,7 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/bakhmach-hub/kpi_exporter/collectors"
-	_ "github.com/bakhmach-hub/kpi_exporter/collectors/file"
+	"github.com/bakhmach-hub/kpi_exporter/collectors/file"
 	"github.com/bakhmach-hub/kpi_exporter/exporter"
 	"github.com/bakhmach-hub/kpi_exporter/kpi"
 	"github.com/bakhmach-hub/kpi_exporter/store"
@@ -238,5 +238,41 @@ func TestLoadEmbeddedCatalogue(t *testing.T) {
 	}
 	if len(l.Jobs) != 1 || l.Jobs[0].Source.Name != "manual" {
 		t.Errorf("embedded catalogue should enable only the manual file source, got %d jobs", len(l.Jobs))
+	}
+}
+
+// TestEmbeddedCatalogueValuesFile checks that the example values file has a
+// value for every KPI of the embedded catalogue bound to the file source.
+func TestEmbeddedCatalogueValuesFile(t *testing.T) {
+	l, err := Load("", "", zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile("../examples/values.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms, err := file.ParseYAML("values.yaml", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	have := map[string]bool{}
+	for _, m := range ms {
+		have[m.Name] = true
+	}
+	used := map[string]bool{}
+	for _, k := range l.Catalogue.KPIs {
+		if k.Source.Source != "manual" {
+			continue
+		}
+		used[k.Source.Measurement] = true
+		if !have[k.Source.Measurement] {
+			t.Errorf("KPI %s reads %s, which examples/values.yaml lacks", k.ID, k.Source.Measurement)
+		}
+	}
+	for name := range have {
+		if !used[name] {
+			t.Errorf("examples/values.yaml has %s, which no KPI reads", name)
+		}
 	}
 }

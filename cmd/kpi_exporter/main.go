@@ -47,6 +47,8 @@ type Settings struct {
 	WebConfigFile string `envconfig:"WEB_CONFIG_FILE"`
 	LogLevel      string `envconfig:"LOG_LEVEL" default:"info"`
 	LogFormat     string `envconfig:"LOG_FORMAT" default:"json"`
+	// StateSaveInterval bounds how often the state file is written.
+	StateSaveInterval time.Duration `envconfig:"STATE_SAVE_INTERVAL" default:"5s"`
 }
 
 func main() {
@@ -101,7 +103,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case onceCmd.FullCommand():
 		return once(*config, *stateDir, *failOn, *onceTimeout, logger, stdout, stderr)
 	case serveCmd.FullCommand():
-		return serve(*config, *stateDir, webFlags, logger)
+		return serve(*config, *stateDir, s.StateSaveInterval, webFlags, logger)
 	}
 	return 2
 }
@@ -225,7 +227,7 @@ func printScorecard(w io.Writer, sc kpi.Scorecard) {
 		len(results), counts[kpi.Green], counts[kpi.Yellow], counts[kpi.Red], counts[kpi.Unknown])
 }
 
-func serve(config, stateDir string, webFlags *web.FlagConfig, logger *zap.Logger) int {
+func serve(config, stateDir string, saveInterval time.Duration, webFlags *web.FlagConfig, logger *zap.Logger) int {
 	logger.Info("starting kpi_exporter", zap.String("version", version.Info()), zap.String("build_context", version.BuildContext()))
 	var running atomic.Pointer[app.App]
 	exp := exporter.New(exporter.Options{
@@ -256,7 +258,7 @@ func serve(config, stateDir string, webFlags *web.FlagConfig, logger *zap.Logger
 		logger.Error("cannot open the state directory", zap.Error(err))
 		return 1
 	}
-	a, err := app.New(app.Config{CatalogueFile: config, Store: st, Exporter: exp, Logger: logger})
+	a, err := app.New(app.Config{CatalogueFile: config, Store: st, Exporter: exp, Logger: logger, SaveInterval: saveInterval})
 	if err != nil {
 		logger.Error("cannot load the catalogue", zap.Error(err))
 		return 1

@@ -1,0 +1,397 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/bakhmach-hub/kpi_exporter/examples"
+	"github.com/bakhmach-hub/kpi_exporter/kpi"
+	"github.com/bakhmach-hub/kpi_exporter/store"
+)
+
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "kpi_exporter-bin")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "kpi_exporter")
+	out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "building kpi_exporter: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+type daemon struct {
+	cmd  *exec.Cmd
+	addr string
+	logs *bytes.Buffer
+}
+
+// startDaemon runs the built binary in dir with env and waits until it
+// answers /-/ready.
+func startDaemon(t *testing.T, dir string, env []string, args ...string) *daemon {
+	t.Helper()
+	d := &daemon{addr: freeAddr(t), logs: &bytes.Buffer{}}
+	d.cmd = exec.Command(binary, args...)
+	d.cmd.Dir = dir
+	d.cmd.Env = append(append(os.Environ(), "KPI_LISTEN_ADDRESS="+d.addr), env...)
+	d.cmd.Stdout, d.cmd.Stderr = d.logs, d.logs
+	if err := d.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if d.cmd.ProcessState == nil {
+			d.cmd.Process.Kill()
+			d.cmd.Wait()
+		}
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get("http://" + d.addr + "/-/ready")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return d
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("daemon not ready: %v\n%s", err, d.logs)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func (d *daemon) get(t *testing.T, path string) string {
+	t.Helper()
+	resp, err := http.Get("http://" + d.addr + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+func (d *daemon) stop(t *testing.T, sig syscall.Signal) {
+	t.Helper()
+	d.cmd.Process.Signal(sig)
+	d.cmd.Wait()
+}
+
+// waitMetric polls /metrics until it contains want.
+func (d *daemon) waitMetric(t *testing.T, want string) string {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		body := d.get(t, "/metrics")
+		if strings.Contains(body, want) {
+			return body
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/metrics never showed %q\nlogs:\n%s", want, d.logs)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestDefaultCatalogueServedWithin2s(t *testing.T) {
+	c, err := kpi.Parse("embedded", examples.Catalogue, kpi.ParseOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	begin := time.Now()
+	d := startDaemon(t, repoRoot(t), []string{"KPI_STATE_DIR=" + t.TempDir()})
+	body := d.get(t, "/metrics")
+	elapsed := time.Since(begin)
+	for _, k := range c.KPIs {
+		if !strings.Contains(body, fmt.Sprintf(`kpi_definition_info{dashboard="%s",direction="%s",domain="%s",kpi="%s"`, k.Dashboard, k.Direction, k.Domain, k.ID)) {
+			t.Errorf("KPI %s is not on /metrics", k.ID)
+		}
+	}
+	if elapsed > 2*time.Second {
+		t.Errorf("every KPI on /metrics took %s, want ≤ 2s", elapsed)
+	}
+	t.Logf("%d KPIs on /metrics %s after start", len(c.KPIs), elapsed.Round(time.Millisecond))
+	// The file source of the embedded catalogue reads examples/values.yaml.
+	d.waitMetric(t, `kpi_value{domain="workflow",kpi="net_promoter_score"} 58`)
+}
+
+func promtool(t *testing.T) string {
+	t.Helper()
+	if p := os.Getenv("PROMTOOL"); p != "" {
+		return p
+	}
+	if p := filepath.Join(repoRoot(t), "bin", "promtool"); fileExists(p) {
+		return p
+	}
+	p, err := exec.LookPath("promtool")
+	if err != nil {
+		t.Fatal("promtool is needed: run `make tools` (or set PROMTOOL)")
+	}
+	return p
+}
+
+func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
+
+func TestPromtoolCheckMetricsOnRealOutput(t *testing.T) {
+	pt := promtool(t)
+	d := startDaemon(t, repoRoot(t), []string{"KPI_STATE_DIR=" + t.TempDir()})
+	body := d.waitMetric(t, `kpi_file_net_promoter_score{source="manual"} 58`)
+	cmd := exec.Command(pt, "check", "metrics")
+	cmd.Stdin = strings.NewReader(body)
+	out, err := cmd.CombinedOutput()
+	if err != nil || len(bytes.TrimSpace(out)) > 0 {
+		t.Errorf("promtool check metrics: %v\n%s", err, out)
+	}
+
+	req, _ := http.NewRequest("GET", "http://"+d.addr+"/metrics", nil)
+	req.Header.Set("Accept", "application/openmetrics-text; version=1.0.0")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/openmetrics-text") || !strings.HasSuffix(string(b), "# EOF\n") {
+		t.Errorf("OpenMetrics was not served: %s", resp.Header.Get("Content-Type"))
+	}
+}
+
+const restartCatalogue = `
+calendar: {plan_start: 2026-01-01, launch: 2026-01-01}
+sources:
+  - {name: manual, type: file, interval: 50ms, settings: {path: values.yaml}}
+kpis:
+  - id: nps
+    name: Net Promoter Score
+    domain: workflow
+    dashboard: product
+    unit: score
+    direction: higher
+    source: {name: manual, measurement: nps}
+    targets: [{period: Q1, value: 50}]
+    max_age: 1h
+`
+
+func writeFile(t *testing.T, path, s string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(s), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRestartServesLastValuesBeforeAnySourceRuns(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "kpis.yaml"), restartCatalogue)
+	writeFile(t, filepath.Join(dir, "values.yaml"), "nps: 47\n")
+	env := []string{"KPI_CONFIG=kpis.yaml", "KPI_STATE_DIR=state", "KPI_STATE_SAVE_INTERVAL=20ms"}
+
+	d := startDaemon(t, dir, env)
+	d.waitMetric(t, `kpi_value{domain="workflow",kpi="nps"} 47`)
+	// Wait for the value to reach the state file, then kill -9.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		st, err := store.Open(filepath.Join(dir, "state"))
+		if err == nil && len(st.Inputs().Readings["manual"].Measurements) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("state never saved")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	d.stop(t, syscall.SIGKILL)
+
+	// Without its file the source can only fail: what is served comes from
+	// the state directory.
+	os.Remove(filepath.Join(dir, "values.yaml"))
+	d = startDaemon(t, dir, env)
+	body := d.get(t, "/metrics")
+	if !strings.Contains(body, `kpi_value{domain="workflow",kpi="nps"} 47`) {
+		t.Fatalf("after restart the last value is not served at once:\n%s", grep(body, "nps"))
+	}
+	if !strings.Contains(body, `kpi_zone{domain="workflow",kpi="nps",kpi_zone="yellow"} 0`) ||
+		!strings.Contains(body, `kpi_zone{domain="workflow",kpi="nps",kpi_zone="green"} 1`) {
+		t.Errorf("zone after restart:\n%s", grep(body, "kpi_zone"))
+	}
+	d.waitMetric(t, `kpi_collector_success{collector="manual"} 0`)
+	if body := d.get(t, "/metrics"); !strings.Contains(body, `kpi_value{domain="workflow",kpi="nps"} 47`) {
+		t.Error("the failing source lost the restored value")
+	}
+
+	// SIGTERM flushes state; the next start still has it.
+	d.stop(t, syscall.SIGTERM)
+	if !strings.Contains(d.logs.String(), "stopped; state saved") {
+		t.Errorf("no clean shutdown:\n%s", d.logs)
+	}
+	d = startDaemon(t, dir, env)
+	if body := d.get(t, "/metrics"); !strings.Contains(body, `kpi_value{domain="workflow",kpi="nps"} 47`) {
+		t.Error("value lost after SIGTERM and restart")
+	}
+}
+
+func grep(s, sub string) string {
+	var out []string
+	sc := bufio.NewScanner(strings.NewReader(s))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		if strings.Contains(sc.Text(), sub) {
+			out = append(out, sc.Text())
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// TestKillWhileWritingState kills the daemon with SIGKILL at random moments
+// while it rewrites a large state file many times a second, and checks that
+// every restart finds a readable state.
+func TestKillWhileWritingState(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "kpis.yaml"), strings.Replace(restartCatalogue, "interval: 50ms", "interval: 5ms", 1))
+	var values strings.Builder
+	values.WriteString("nps: 47\nbulk:\n")
+	for i := 0; i < 3000; i++ {
+		fmt.Fprintf(&values, "  - {value: %d, labels: {i: \"%d\"}}\n", i, i)
+	}
+	writeFile(t, filepath.Join(dir, "values.yaml"), values.String())
+	env := []string{"KPI_CONFIG=kpis.yaml", "KPI_STATE_DIR=state", "KPI_STATE_SAVE_INTERVAL=1ms"}
+	for i := 0; i < 6; i++ {
+		d := startDaemon(t, dir, env)
+		if i > 0 && strings.Contains(d.logs.String(), "corrupt") {
+			t.Fatalf("restart %d found a corrupt state:\n%s", i, d.logs)
+		}
+		d.waitMetric(t, `kpi_value{domain="workflow",kpi="nps"} 47`)
+		// Touch the file so the source re-reads and the state changes.
+		now := time.Now()
+		os.Chtimes(filepath.Join(dir, "values.yaml"), now, now)
+		time.Sleep(time.Duration(20+rand.IntN(80)) * time.Millisecond)
+		d.stop(t, syscall.SIGKILL)
+		if _, err := store.Open(filepath.Join(dir, "state")); err != nil {
+			t.Fatalf("kill %d: state unreadable: %v", i, err)
+		}
+	}
+}
+
+func TestSIGHUPReloads(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "kpis.yaml"), restartCatalogue)
+	writeFile(t, filepath.Join(dir, "values.yaml"), "nps: 47\n")
+	d := startDaemon(t, dir, []string{"KPI_CONFIG=kpis.yaml", "KPI_STATE_DIR=state"})
+	d.waitMetric(t, `kpi_target{domain="workflow",kpi="nps"} 50`)
+
+	writeFile(t, filepath.Join(dir, "kpis.yaml"), strings.Replace(restartCatalogue, "value: 50}", "value: 60}", 1)+"    bogus: 1\n")
+	d.cmd.Process.Signal(syscall.SIGHUP)
+	d.waitMetric(t, "kpi_config_last_reload_successful 0")
+	if body := d.get(t, "/metrics"); !strings.Contains(body, `kpi_target{domain="workflow",kpi="nps"} 50`) {
+		t.Error("a bad catalogue replaced the running one")
+	}
+	writeFile(t, filepath.Join(dir, "kpis.yaml"), strings.Replace(restartCatalogue, "value: 50}", "value: 60}", 1))
+	d.cmd.Process.Signal(syscall.SIGHUP)
+	d.waitMetric(t, `kpi_target{domain="workflow",kpi="nps"} 60`)
+	d.waitMetric(t, "kpi_config_last_reload_successful 1")
+}
+
+func TestCheckCommand(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.yaml")
+	writeFile(t, good, restartCatalogue)
+	var out, errOut bytes.Buffer
+	if code := run([]string{"check", "--config", good}, &out, &errOut); code != 0 {
+		t.Fatalf("check of a good catalogue: %d %s", code, errOut.String())
+	}
+	if !strings.Contains(out.String(), "OK: 1 KPIs, 1 sources (1 enabled)") {
+		t.Errorf("check output: %s", out.String())
+	}
+	bad := filepath.Join(dir, "bad.yaml")
+	writeFile(t, bad, strings.Replace(restartCatalogue, "direction: higher", "direction: upwards", 1))
+	out.Reset()
+	errOut.Reset()
+	if code := run([]string{"check", "--config", bad}, &out, &errOut); code != 1 {
+		t.Fatalf("check of a bad catalogue exited %d", code)
+	}
+	if want := bad + `:11:16: direction "upwards" is not higher or lower`; strings.TrimSpace(errOut.String()) != want {
+		t.Errorf("check error:\n got %s\nwant %s", errOut.String(), want)
+	}
+	badSettings := filepath.Join(dir, "bad-settings.yaml")
+	writeFile(t, badSettings, strings.Replace(restartCatalogue, "settings: {path: values.yaml}", "settings: {file: values.yaml}", 1))
+	errOut.Reset()
+	if code := run([]string{"check", "--config", badSettings}, &out, &errOut); code != 1 ||
+		strings.TrimSpace(errOut.String()) != badSettings+`:4:59: unknown field "file"` {
+		t.Errorf("check of bad source settings: %d %s", code, errOut.String())
+	}
+	out.Reset()
+	if code := run([]string{"check"}, &out, &errOut); code != 0 || !strings.Contains(out.String(), "embedded default catalogue: OK") {
+		t.Errorf("check of the embedded catalogue: %d %s", code, out.String())
+	}
+}
+
+func TestOnceFailOnRed(t *testing.T) {
+	dir := t.TempDir()
+	cat := filepath.Join(dir, "kpis.yaml")
+	writeFile(t, cat, restartCatalogue)
+	writeFile(t, filepath.Join(dir, "values.yaml"), "nps: 30\n") // 30/50 = 60 %: red
+	var out, errOut bytes.Buffer
+	args := []string{"once", "--config", cat, "--state-dir", "", "--log.level", "error"}
+	if code := run(args, &out, &errOut); code != 0 {
+		t.Fatalf("once without --fail-on exited %d: %s", code, errOut.String())
+	}
+	if !regexp.MustCompile(`workflow\s+Net Promoter Score\s+30\s+50\s+60%\s+red`).MatchString(out.String()) {
+		t.Errorf("scorecard table:\n%s", out.String())
+	}
+	if !strings.Contains(out.String(), "1 KPIs: 0 green, 0 yellow, 1 red, 0 unknown") {
+		t.Errorf("summary:\n%s", out.String())
+	}
+	out.Reset()
+	if code := run(append(args, "--fail-on", "red"), &out, &errOut); code != 1 {
+		t.Errorf("once --fail-on red with a red KPI exited %d", code)
+	}
+	writeFile(t, filepath.Join(dir, "values.yaml"), "nps: 40\n") // 80 %: yellow
+	out.Reset()
+	if code := run(append(args, "--fail-on", "red"), &out, &errOut); code != 0 {
+		t.Errorf("once --fail-on red with no red KPI exited %d", code)
+	}
+	if code := run(append(args, "--fail-on", "yellow"), &out, &errOut); code != 1 {
+		t.Errorf("once --fail-on yellow with a yellow KPI exited %d", code)
+	}
+	if code := run([]string{"once", "--fail-on", "purple"}, &out, &errOut); code != 2 {
+		t.Errorf("a bad flag value exited %d", code)
+	}
+}
