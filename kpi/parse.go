@@ -90,17 +90,17 @@ type rawKPI struct {
 // Parse decodes and validates a catalogue. Every error names its place as
 // file:line:col; all errors found are returned together, in file order.
 func Parse(filename string, data []byte, opts ParseOptions) (*Catalogue, error) {
-	f, err := parser.ParseBytes(data, 0)
+	f, err := ParseYAML(filename, data)
 	if err != nil {
-		return nil, YAMLError(filename, err)
+		return nil, err
 	}
 	var raw rawCatalogue
 	if len(f.Docs) > 1 {
 		return nil, &PosError{Pos: Position{File: filename}, Msg: "a catalogue is one YAML document"}
 	}
 	if len(f.Docs) == 1 && f.Docs[0].Body != nil {
-		if err := yaml.NodeToValue(f.Docs[0].Body, &raw, yaml.Strict()); err != nil {
-			return nil, YAMLError(filename, err)
+		if err := DecodeNode(filename, f.Docs[0].Body, &raw, yaml.Strict()); err != nil {
+			return nil, err
 		}
 	}
 	v := &validator{file: filename, ast: f}
@@ -117,6 +117,34 @@ func Parse(filename string, data []byte, opts ParseOptions) (*Catalogue, error) 
 		return nil, errors.Join(errs...)
 	}
 	return c, nil
+}
+
+// ParseYAML parses a YAML document into its syntax tree. Errors read
+// file:line:col: message. The YAML library's panics on hostile input (it has
+// some) become errors: outside input must never crash the daemon.
+func ParseYAML(file string, data []byte) (f *ast.File, err error) {
+	defer recoverYAML(file, &err)
+	f, err = parser.ParseBytes(data, 0)
+	if err != nil {
+		return nil, YAMLError(file, err)
+	}
+	return f, nil
+}
+
+// DecodeNode decodes a node of a parsed document into v, like ParseYAML
+// turning errors into file:line:col: message and panics into errors.
+func DecodeNode(file string, node ast.Node, v any, opts ...yaml.DecodeOption) (err error) {
+	defer recoverYAML(file, &err)
+	if err := yaml.NodeToValue(node, v, opts...); err != nil {
+		return YAMLError(file, err)
+	}
+	return nil
+}
+
+func recoverYAML(file string, err *error) {
+	if p := recover(); p != nil {
+		*err = &PosError{Pos: Position{File: file}, Msg: fmt.Sprintf("the YAML decoder failed on this input: %v", p)}
+	}
 }
 
 // YAMLError turns an error of the YAML library into file:line:col: message.
@@ -397,10 +425,7 @@ func (s Settings) Decode(v any) error {
 	if s.node == nil {
 		return nil
 	}
-	if err := yaml.NodeToValue(s.node, v, yaml.Strict()); err != nil {
-		return YAMLError(s.file, err)
-	}
-	return nil
+	return DecodeNode(s.file, s.node, v, yaml.Strict())
 }
 
 // Errorf makes an error at a field of the settings, given as a YAML path

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -62,14 +63,32 @@ func freeAddr(t *testing.T) string {
 type daemon struct {
 	cmd  *exec.Cmd
 	addr string
-	logs *bytes.Buffer
+	logs *syncBuffer
+}
+
+// syncBuffer collects a child's output while the test reads it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // startDaemon runs the built binary in dir with env and waits until it
 // answers /-/ready.
 func startDaemon(t *testing.T, dir string, env []string, args ...string) *daemon {
 	t.Helper()
-	d := &daemon{addr: freeAddr(t), logs: &bytes.Buffer{}}
+	d := &daemon{addr: freeAddr(t), logs: &syncBuffer{}}
 	d.cmd = exec.Command(binary, args...)
 	d.cmd.Dir = dir
 	d.cmd.Env = append(append(os.Environ(), "KPI_LISTEN_ADDRESS="+d.addr), env...)

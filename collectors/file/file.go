@@ -24,7 +24,6 @@ import (
 
 	"github.com/goccy/go-yaml"
 	"github.com/goccy/go-yaml/ast"
-	"github.com/goccy/go-yaml/parser"
 
 	"github.com/bakhmach-hub/kpi_exporter/collectors"
 	"github.com/bakhmach-hub/kpi_exporter/kpi"
@@ -137,9 +136,9 @@ type yamlSeries struct {
 //	press_mentions:
 //	  - {value: 3, labels: {outlet: trade}}
 func ParseYAML(name string, data []byte) ([]kpi.Measurement, error) {
-	f, err := parser.ParseBytes(data, 0)
+	f, err := kpi.ParseYAML(name, data)
 	if err != nil {
-		return nil, kpi.YAMLError(name, err)
+		return nil, err
 	}
 	if len(f.Docs) == 0 || f.Docs[0].Body == nil {
 		return nil, nil
@@ -148,8 +147,8 @@ func ParseYAML(name string, data []byte) ([]kpi.Measurement, error) {
 		return nil, fmt.Errorf("%s: a values file is one YAML document", name)
 	}
 	var doc map[string]ast.Node
-	if err := yaml.NodeToValue(f.Docs[0].Body, &doc); err != nil {
-		return nil, kpi.YAMLError(name, err)
+	if err := kpi.DecodeNode(name, f.Docs[0].Body, &doc); err != nil {
+		return nil, err
 	}
 	keys := make([]string, 0, len(doc))
 	for k := range doc {
@@ -159,11 +158,14 @@ func ParseYAML(name string, data []byte) ([]kpi.Measurement, error) {
 	var ms []kpi.Measurement
 	for _, k := range keys {
 		node := doc[k]
+		if node == nil || node.Type() == ast.NullType {
+			return nil, fmt.Errorf("%s: %s has no value", name, k)
+		}
 		pos := posOf(name, node)
 		if node.Type() == ast.SequenceType {
 			var series []yamlSeries
-			if err := yaml.NodeToValue(node, &series, yaml.Strict()); err != nil {
-				return nil, kpi.YAMLError(name, err)
+			if err := kpi.DecodeNode(name, node, &series, yaml.Strict()); err != nil {
+				return nil, err
 			}
 			for i, s := range series {
 				if s.Value == nil {
@@ -178,7 +180,7 @@ func ParseYAML(name string, data []byte) ([]kpi.Measurement, error) {
 			continue
 		}
 		var v float64
-		if err := yaml.NodeToValue(node, &v); err != nil {
+		if err := kpi.DecodeNode(name, node, &v); err != nil {
 			return nil, fmt.Errorf("%s: %s: want a number or a list of {value, labels}", pos, k)
 		}
 		m := kpi.Measurement{Name: k, Value: v}

@@ -1,0 +1,54 @@
+# kpi_exporter: `make test` is the whole check, and installs what it needs.
+GO        ?= go
+BIN       := $(CURDIR)/bin
+PROMTOOL  := $(BIN)/promtool
+FUZZTIME  ?= 10s
+VERSION   ?= $(shell cat VERSION 2>/dev/null || echo 0.1.0-dev)
+REVISION  ?= $(shell git rev-parse --short HEAD 2>/dev/null)
+LDFLAGS   := -s -w -X github.com/prometheus/common/version.Version=$(VERSION) -X github.com/prometheus/common/version.Revision=$(REVISION)
+# golangci-lint is run with `go run` at a pinned version (make lint).
+GOLANGCI_LINT_VERSION ?= v2.6.2
+
+.PHONY: all build test tools deps vet fmt-check unit fuzz bench lint clean
+
+all: build
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o kpi_exporter ./cmd/kpi_exporter
+
+# Tools pinned in the separate tools module (tools/go.mod), built into bin/.
+tools: $(PROMTOOL)
+
+$(PROMTOOL): tools/go.mod tools/go.sum
+	cd tools && $(GO) build -o $(PROMTOOL) github.com/prometheus/prometheus/cmd/promtool
+
+# Debian packages the tests need: gcc for the race detector.
+deps:
+	./scripts/ensure-deb.sh gcc gcc
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+unit: tools deps
+	PROMTOOL=$(PROMTOOL) $(GO) test -race -count=1 ./...
+
+# Every parser of outside input is fuzzed for FUZZTIME each.
+fuzz:
+	$(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) ./kpi
+	$(GO) test -run='^$$' -fuzz='^FuzzParseYAML$$' -fuzztime=$(FUZZTIME) ./collectors/file
+	$(GO) test -run='^$$' -fuzz='^FuzzParseCSV$$' -fuzztime=$(FUZZTIME) ./collectors/file
+
+test: fmt-check vet unit fuzz
+
+bench:
+	$(GO) test -run='^$$' -bench=. -benchmem ./...
+
+lint:
+	$(GO) run github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION) run ./...
+
+clean:
+	rm -rf bin kpi_exporter
