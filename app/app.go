@@ -110,7 +110,8 @@ type App struct {
 	stopping chan struct{}
 
 	// Owned by the loop goroutine.
-	loaded *Loaded
+	loaded    *Loaded
+	published *exporter.Snapshot
 }
 
 // New loads the catalogue and returns an app ready to Run. The initial
@@ -256,14 +257,55 @@ func (a *App) publish(now time.Time) {
 			a.cfg.Store.Record(r.KPI.ID, kpi.Point{T: r.ValueTime, V: r.Value})
 		}
 	}
-	snap, err := exporter.NewSnapshot(c, sc, a.sourceStates(in), in.Readings)
+	sources := a.sourceStates(in)
+	if p := a.published; p != nil && p.Catalogue == c && sameResults(p.Scorecard, sc) && sameSources(p, sources, in.Readings) {
+		// Nothing a surface shows has changed: keep the snapshot, and with
+		// it the encodings scrapes have already cached.
+		return
+	}
+	snap, err := exporter.NewSnapshot(c, sc, sources, in.Readings)
 	if err != nil {
 		a.log.Error("some metrics could not be rendered", zap.Error(err))
 	}
 	if snap != nil {
 		a.cfg.Exporter.Publish(snap)
+		a.published = snap
 	}
 	a.cfg.Exporter.ObserveRender(time.Since(start))
+}
+
+func sameResults(a, b kpi.Scorecard) bool {
+	if len(a.Results) != len(b.Results) {
+		return false
+	}
+	for i, x := range a.Results {
+		y := b.Results[i]
+		if x.KPI != y.KPI || x.HasValue != y.HasValue || x.Value != y.Value || !x.ValueTime.Equal(y.ValueTime) ||
+			x.Stale != y.Stale || x.HasTarget != y.HasTarget || x.Target != y.Target ||
+			x.HasAttainment != y.HasAttainment || x.Attainment != y.Attainment ||
+			x.Zone != y.Zone || x.Trend != y.Trend || x.Reason != y.Reason {
+			return false
+		}
+	}
+	return true
+}
+
+func sameSources(p *exporter.Snapshot, sources []exporter.SourceState, readings map[string]kpi.Reading) bool {
+	if len(p.Sources) != len(sources) || len(p.Readings) != len(readings) {
+		return false
+	}
+	for i, s := range sources {
+		if p.Sources[i] != s {
+			return false
+		}
+	}
+	for name, r := range readings {
+		old, ok := p.Readings[name]
+		if !ok || !old.At.Equal(r.At) || len(old.Measurements) != len(r.Measurements) {
+			return false
+		}
+	}
+	return true
 }
 
 func (a *App) sourceStates(in kpi.Inputs) []exporter.SourceState {

@@ -276,3 +276,23 @@ func TestEmbeddedCatalogueValuesFile(t *testing.T) {
 		}
 	}
 }
+
+// TestUnchangedEvaluationKeepsTheSnapshot: re-evaluating without news must
+// not publish a new snapshot, so the encodings scrapes cached stay valid.
+func TestUnchangedEvaluationKeepsTheSnapshot(t *testing.T) {
+	f := start(t, catalogue)
+	f.waitValue(t, "nps", 40)
+	time.Sleep(50 * time.Millisecond) // let the first run's effects settle
+	before := f.exp.Snapshot()
+	time.Sleep(150 * time.Millisecond) // several evaluation ticks of 20ms
+	if f.exp.Snapshot() != before {
+		t.Error("an evaluation that changed nothing published a new snapshot")
+	}
+	write(t, filepath.Join(f.dir, "values.yaml"), "nps: 41\n")
+	if err := f.app.Reload(context.Background()); err != nil { // a reload publishes
+		t.Fatal(err)
+	}
+	if f.exp.Snapshot() == before {
+		t.Error("a reload did not publish a new snapshot")
+	}
+}

@@ -119,7 +119,11 @@ func (e *Exporter) Handler() http.Handler {
 		ErrorLog:          e.opts.ErrorLog,
 		Registry:          e.reg,
 	})
-	mux.Handle("GET /metrics", promhttp.InstrumentMetricHandler(e.reg, metrics))
+	mux.Handle("GET /metrics", promhttp.InstrumentMetricHandler(e.reg, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !e.serveCached(w, r) {
+			metrics.ServeHTTP(w, r)
+		}
+	})))
 	mux.HandleFunc("GET /-/healthy", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Write([]byte("Healthy.\n"))

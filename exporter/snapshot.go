@@ -40,6 +40,7 @@ type Snapshot struct {
 	Readings  map[string]kpi.Reading
 
 	families []*dto.MetricFamily
+	enc      encodings
 }
 
 // Families returns the snapshot's metric families, sorted by name.

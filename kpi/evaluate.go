@@ -86,7 +86,7 @@ func evaluateKPI(c *Catalogue, k *KPI, src Source, idx readingIndex, history []P
 	}
 	if maxAge > 0 && now.Sub(r.ValueTime) > maxAge {
 		r.Stale = true
-		r.Reason = fmt.Sprintf("value is %s old, older than max_age %s", now.Sub(r.ValueTime).Round(time.Second), maxAge)
+		r.Reason = fmt.Sprintf("value measured at %s is older than max_age %s", r.ValueTime.UTC().Format(time.RFC3339), maxAge)
 		return r
 	}
 	if !r.HasTarget {
