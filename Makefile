@@ -7,7 +7,7 @@ VERSION   ?= $(shell cat VERSION 2>/dev/null || echo 0.1.0-dev)
 REVISION  ?= $(shell git rev-parse --short HEAD 2>/dev/null)
 LDFLAGS   := -s -w -X github.com/prometheus/common/version.Version=$(VERSION) -X github.com/prometheus/common/version.Revision=$(REVISION)
 # golangci-lint is run with `go run` at a pinned version (make lint).
-GOLANGCI_LINT_VERSION ?= v2.6.2
+GOLANGCI_LINT_VERSION ?= v2.15.0
 
 .PHONY: all build test tools deps vet fmt-check unit fuzz bench lint clean
 

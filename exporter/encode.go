@@ -87,7 +87,7 @@ func (e *encoded) deflated() ([]byte, uint32) {
 // having written nothing, for formats it does not serve (protobuf), which
 // the caller then hands to promhttp.
 func (e *Exporter) serveCached(w http.ResponseWriter, r *http.Request) bool {
-	format := expfmt.NegotiateIncludingOpenMetrics(r.Header)
+	format := expfmt.NegotiateAccept(r.Header, expfmt.DefaultOpenMetricsAcceptedFormats()...)
 	switch format.FormatType() {
 	case expfmt.TypeTextPlain, expfmt.TypeOpenMetrics:
 	default:
@@ -112,11 +112,15 @@ func (e *Exporter) serveCached(w http.ResponseWriter, r *http.Request) bool {
 		}
 	}
 	if c, ok := lenc.(expfmt.Closer); ok {
-		c.Close() // OpenMetrics ends with # EOF
+		// OpenMetrics ends with # EOF.
+		if err := c.Close(); err != nil && e.opts.ErrorLog != nil {
+			e.opts.ErrorLog.Println("error finishing the exposition:", err)
+		}
 	}
 
 	h := w.Header()
 	h.Set("Content-Type", string(format))
+	h.Add("Vary", "Accept")
 	h.Add("Vary", "Accept-Encoding")
 	if !acceptsGzip(r.Header.Get("Accept-Encoding")) {
 		h.Set("Content-Length", strconv.Itoa(len(cachedPart)+livePart.Len()))

@@ -144,7 +144,7 @@ type Binding struct {
 func (b Binding) String() string {
 	s := b.Source + "/" + b.Measurement
 	if len(b.Labels) > 0 {
-		s += Labels(LabelsFromMap(b.Labels)).String()
+		s += LabelsFromMap(b.Labels).String()
 	}
 	return s
 }
@@ -162,8 +162,6 @@ type Period struct {
 	Start time.Time // inclusive
 	End   time.Time // exclusive
 }
-
-func (p Period) contains(t time.Time) bool { return !t.Before(p.Start) && t.Before(p.End) }
 
 // Position is a place in a file, for error messages.
 type Position struct {

@@ -89,7 +89,7 @@ func Open(dir string) (*Store, error) {
 	if err != nil {
 		moved := fmt.Sprintf("%s.corrupt-%s", path, time.Now().UTC().Format("20060102T150405Z"))
 		if rerr := os.Rename(path, moved); rerr != nil {
-			return nil, fmt.Errorf("state file %s is unreadable (%v) and could not be moved aside: %w", path, err, rerr)
+			return nil, fmt.Errorf("state file %s is unreadable (%w) and could not be moved aside: %w", path, err, rerr)
 		}
 		return s, &CorruptError{Path: path, MovedTo: moved, Err: err}
 	}

@@ -294,7 +294,9 @@ loop:
 	// Stop serving, then stop the sources and persist.
 	shutdownCtx, stop := context.WithTimeout(context.Background(), 10*time.Second)
 	defer stop()
-	srv.Shutdown(shutdownCtx)
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		logger.Warn("HTTP server did not shut down cleanly", zap.Error(err))
+	}
 	cancel()
 	if err := <-runDone; err != nil {
 		logger.Error("shutdown", zap.Error(err))

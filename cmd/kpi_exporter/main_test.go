@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
+
 	"github.com/bakhmach-hub/kpi_exporter/examples"
 	"github.com/bakhmach-hub/kpi_exporter/kpi"
 	"github.com/bakhmach-hub/kpi_exporter/store"
@@ -412,5 +414,107 @@ func TestOnceFailOnRed(t *testing.T) {
 	}
 	if code := run([]string{"once", "--fail-on", "purple"}, &out, &errOut); code != 2 {
 		t.Errorf("a bad flag value exited %d", code)
+	}
+}
+
+// TestWebConfigBasicAuth checks that the exporter-toolkit web config puts
+// basic auth in front of every endpoint.
+func TestWebConfigBasicAuth(t *testing.T) {
+	dir := t.TempDir()
+	hash, err := bcrypt.GenerateFromPassword([]byte("s3cret-pass"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(dir, "web.yml"), "basic_auth_users:\n  prom: "+string(hash)+"\n")
+	writeFile(t, filepath.Join(dir, "kpis.yaml"), restartCatalogue)
+	writeFile(t, filepath.Join(dir, "values.yaml"), "nps: 47\n")
+	addr := freeAddr(t)
+	logs := &syncBuffer{}
+	cmd := exec.Command(binary, "--web.config.file=web.yml")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "KPI_LISTEN_ADDRESS="+addr, "KPI_CONFIG=kpis.yaml", "KPI_STATE_DIR=state")
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+
+	do := func(path, user, pass string) int {
+		req, _ := http.NewRequest("GET", "http://"+addr+path, nil)
+		if user != "" {
+			req.SetBasicAuth(user, pass)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for do("/-/ready", "prom", "s3cret-pass") != http.StatusOK {
+		if time.Now().After(deadline) {
+			t.Fatalf("daemon with web config never became ready:\n%s", logs)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for _, path := range []string{"/metrics", "/", "/-/healthy", "/-/ready"} {
+		if code := do(path, "", ""); code != http.StatusUnauthorized {
+			t.Errorf("%s without credentials: %d", path, code)
+		}
+		if code := do(path, "prom", "wrong"); code != http.StatusUnauthorized {
+			t.Errorf("%s with a wrong password: %d", path, code)
+		}
+		if code := do(path, "prom", "s3cret-pass"); code != http.StatusOK {
+			t.Errorf("%s with credentials: %d", path, code)
+		}
+	}
+	if strings.Contains(logs.String(), "s3cret-pass") || strings.Contains(logs.String(), string(hash)) {
+		t.Error("a secret reached the logs")
+	}
+	var out, errOut bytes.Buffer
+	if code := run([]string{"check", "--config", filepath.Join(dir, "kpis.yaml"), "--web.config.file", filepath.Join(dir, "web.yml")}, &out, &errOut); code != 0 {
+		t.Errorf("check with a good web config: %d %s", code, errOut.String())
+	}
+	writeFile(t, filepath.Join(dir, "bad-web.yml"), "basic_auth_users: [\n")
+	if code := run([]string{"check", "--config", filepath.Join(dir, "kpis.yaml"), "--web.config.file", filepath.Join(dir, "bad-web.yml")}, &out, &errOut); code != 1 {
+		t.Errorf("check with a bad web config exited %d", code)
+	}
+}
+
+// TestREADMEDocumentsEveryMetricAndKPI is the doc check: every metric family
+// the daemon serves, and every KPI of the default catalogue, is in the README.
+func TestREADMEDocumentsEveryMetricAndKPI(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join(repoRoot(t), "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(readme)
+	d := startDaemon(t, repoRoot(t), []string{"KPI_STATE_DIR=" + t.TempDir()})
+	body := d.waitMetric(t, `kpi_collector_success{collector="manual"} 1`)
+	families := regexp.MustCompile(`(?m)^# TYPE (\S+) `).FindAllStringSubmatch(body, -1)
+	if len(families) < 20 {
+		t.Fatalf("only %d families on /metrics", len(families))
+	}
+	for _, f := range families {
+		name := f[1]
+		switch {
+		case strings.HasPrefix(name, "go_"), strings.HasPrefix(name, "process_"):
+			continue // documented as go_* and process_*
+		case strings.HasPrefix(name, "kpi_file_"):
+			continue // documented as kpi_<type>_<measurement>
+		}
+		if !strings.Contains(doc, "`"+name+"`") {
+			t.Errorf("metric %s is not documented in README.md", name)
+		}
+	}
+	c, err := kpi.Parse("embedded", examples.Catalogue, kpi.ParseOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range c.KPIs {
+		if !strings.Contains(doc, "| `"+k.ID+"` |") {
+			t.Errorf("KPI %s is not in README.md's table of the default catalogue", k.ID)
+		}
 	}
 }
