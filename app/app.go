@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"time"
@@ -151,6 +152,16 @@ func (a *App) Catalogue() *kpi.Catalogue { return a.loaded.Catalogue }
 // Run starts the sources and evaluates until ctx is done; then it stops the
 // sources, waits for the runs under way, and saves the state.
 func (a *App) Run(ctx context.Context) error {
+	// A source whose restored reading is younger than its interval runs when
+	// the interval is up, not at once: restarts stay cheap on rate-limited
+	// APIs.
+	readings := a.cfg.Store.Inputs().Readings
+	for i := range a.loaded.Jobs {
+		j := &a.loaded.Jobs[i]
+		if r, ok := readings[j.Source.Name]; ok {
+			j.NotBefore = r.At.Add(collectors.Jitter(j.Source.Interval, rand.Float64()))
+		}
+	}
 	a.scheduler.Apply(a.loaded.Jobs)
 	a.log.Info("sources started", zap.Int("enabled", len(a.loaded.Jobs)), zap.Int("declared", len(a.loaded.Catalogue.Sources)),
 		zap.Int("kpis", len(a.loaded.Catalogue.KPIs)))

@@ -45,6 +45,9 @@ type Status struct {
 type Job struct {
 	Source    kpi.Source
 	Collector Collector
+	// NotBefore delays the first run, so that a restart does not spend API
+	// budget on a source whose restored reading is still fresh.
+	NotBefore time.Time
 }
 
 // key identifies a job's configuration: a reload keeps a runner whose key is
@@ -166,7 +169,7 @@ func (r *runner) loop(after <-chan struct{}) {
 			return
 		}
 	}
-	timer := time.NewTimer(0)
+	timer := time.NewTimer(max(0, time.Until(r.job.NotBefore)))
 	defer timer.Stop()
 	for {
 		select {

@@ -243,3 +243,29 @@ func TestRegistry(t *testing.T) {
 	}()
 	Register("scheduler_test_type", nil)
 }
+
+func TestNotBeforeDelaysTheFirstRun(t *testing.T) {
+	ran := make(chan time.Time, 1)
+	c := CollectorFunc(func(ctx context.Context) ([]kpi.Measurement, error) {
+		select {
+		case ran <- time.Now():
+		default:
+		}
+		return nil, nil
+	})
+	var res results
+	s := NewScheduler(zap.NewNop(), res.sink)
+	j := job("fresh", time.Hour, time.Second, c)
+	begin := time.Now()
+	j.NotBefore = begin.Add(150 * time.Millisecond)
+	s.Apply([]Job{j})
+	defer s.Stop()
+	select {
+	case at := <-ran:
+		if at.Sub(begin) < 140*time.Millisecond {
+			t.Errorf("first run after %s, want ≥ 150ms", at.Sub(begin))
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("the source never ran")
+	}
+}

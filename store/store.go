@@ -97,6 +97,26 @@ func Open(dir string) (*Store, error) {
 	return s, nil
 }
 
+// Load reads the state in dir without changing anything on disk, for
+// commands that only look (kpi_exporter once). A missing directory or file
+// is an empty state; a corrupt file is an error.
+func Load(dir string) (*Store, error) {
+	s := &Store{readings: map[string]kpi.Reading{}, history: map[string][]kpi.Point{}}
+	data, err := os.ReadFile(filepath.Join(dir, FileName))
+	if errors.Is(err, fs.ErrNotExist) {
+		return s, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("state file: %w", err)
+	}
+	st, err := decode(data)
+	if err != nil {
+		return nil, fmt.Errorf("state file %s: %w", filepath.Join(dir, FileName), err)
+	}
+	s.readings, s.history = st.Readings, st.History
+	return s, nil
+}
+
 // Dir is the state directory ("" when state is not kept).
 func (s *Store) Dir() string { return s.dir }
 

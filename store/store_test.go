@@ -203,3 +203,31 @@ func saveLoop(dir string) {
 		}
 	}
 }
+
+func TestLoadChangesNothing(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := Open(dir)
+	s.SetReading("manual", kpi.Reading{At: t0, Measurements: []kpi.Measurement{{Name: "nps", Value: 52}}})
+	if err := s.Save(); err != nil {
+		t.Fatal(err)
+	}
+	tmp := filepath.Join(dir, FileName+".tmp-leftover")
+	os.WriteFile(tmp, []byte("x"), 0o600)
+	l, err := Load(dir)
+	if err != nil || len(l.Inputs().Readings["manual"].Measurements) != 1 {
+		t.Fatalf("Load: %v", err)
+	}
+	if _, err := os.Stat(tmp); err != nil {
+		t.Error("Load removed a file")
+	}
+	os.WriteFile(filepath.Join(dir, FileName), []byte("{broken"), 0o600)
+	if _, err := Load(dir); err == nil {
+		t.Error("Load accepted a corrupt file")
+	}
+	if _, err := os.Stat(filepath.Join(dir, FileName)); err != nil {
+		t.Error("Load moved the corrupt file")
+	}
+	if l, err := Load(filepath.Join(dir, "missing")); err != nil || len(l.Inputs().Readings) != 0 {
+		t.Errorf("Load of a missing dir: %v", err)
+	}
+}

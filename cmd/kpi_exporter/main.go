@@ -161,15 +161,15 @@ func once(config, stateDir, failOn string, timeout time.Duration, logger *zap.Lo
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
-	// Earlier history (for trends) is read when the state directory exists;
-	// once never writes it.
+	// Earlier history (for trends) is read when the state directory has
+	// it; once never writes there.
 	st, _ := store.Open("")
 	if stateDir != "" {
-		if _, err := os.Stat(stateDir); err == nil {
-			if st, err = store.Open(stateDir); err != nil {
-				fmt.Fprintln(stderr, "state:", err)
-				st, _ = store.Open("")
-			}
+		loaded, err := store.Load(stateDir)
+		if err != nil {
+			fmt.Fprintln(stderr, "state ignored:", err)
+		} else {
+			st = loaded
 		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
