@@ -19,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/bakhmach-hub/kpi_exporter/internal/atomicfile"
 	"github.com/bakhmach-hub/kpi_exporter/kpi"
 )
 
@@ -73,11 +74,7 @@ func Open(dir string) (*Store, error) {
 	}
 	path := filepath.Join(dir, FileName)
 	// Temporary files of a save that a crash interrupted are of no use.
-	if leftovers, _ := filepath.Glob(path + ".tmp-*"); len(leftovers) > 0 {
-		for _, l := range leftovers {
-			os.Remove(l)
-		}
-	}
+	atomicfile.RemoveLeftovers(path)
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return s, nil
@@ -241,44 +238,11 @@ func (s *Store) Save() error {
 	if err != nil {
 		return err
 	}
-	if err := WriteFileAtomic(filepath.Join(s.dir, FileName), data); err != nil {
+	if err := atomicfile.Write(filepath.Join(s.dir, FileName), data); err != nil {
 		s.mu.Lock()
 		s.dirty = true
 		s.mu.Unlock()
 		return err
-	}
-	return nil
-}
-
-// WriteFileAtomic replaces path with data so that a reader, or the file
-// after a crash, sees either the old or the new content in full.
-func WriteFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	cleanup := func(err error) error {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if _, err := tmp.Write(data); err != nil {
-		return cleanup(err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return cleanup(err)
-	}
-	if err := tmp.Close(); err != nil {
-		return cleanup(err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync() // make the rename durable; not all file systems support it
-		d.Close()
 	}
 	return nil
 }
