@@ -42,6 +42,9 @@ type Env struct {
 	// StateDir is a directory of the source's own for progress it keeps
 	// across restarts; empty when the daemon keeps no state.
 	StateDir string
+	// Progress, when set, is told how a long first sync advances (kpi_exporter
+	// once draws a progress bar with it on a terminal).
+	Progress func(done, total int, detail string)
 }
 
 // Factory builds a collector from a source's declaration, decoding and

@@ -1,0 +1,180 @@
+// Package github is the source type "github": pull-request, issue,
+// contributor, community, delivery and security measurements of a scope of
+// repositories, computed exactly as the README defines them, frugally with
+// GitHub's API.
+package github
+
+import (
+	"fmt"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/prometheus/common/model"
+
+	"github.com/bakhmach-hub/kpi_exporter/collectors/githubapi"
+	"github.com/bakhmach-hub/kpi_exporter/kpi"
+)
+
+// Type is the source type name.
+const Type = "github"
+
+// Defaults of the settings.
+var (
+	DefaultWindow        = 30 * 24 * time.Hour
+	DefaultFullResync    = 7 * 24 * time.Hour
+	DefaultBugLabels     = []string{"bug"}
+	DefaultEscapeLabels  = []string{"production", "escaped"}
+	DefaultFeatureLabels = []string{"feature", "enhancement"}
+	DefaultDocGlobs      = []string{"docs/**", "**/*.md", "**/*.rst", "**/*.adoc"}
+)
+
+// Settings of a github source.
+type Settings struct {
+	githubapi.Settings `yaml:",inline"`
+
+	// Orgs: every non-archived repository of each, filtered by Include and
+	// Exclude (globs on owner/name). Repos: owner/name, taken as they are.
+	Orgs    []string `yaml:"orgs"`
+	Repos   []string `yaml:"repos"`
+	Include []string `yaml:"include"`
+	Exclude []string `yaml:"exclude"`
+
+	// CoreTeam lists logins; CoreTeamSlug (org/team) adds a team's members.
+	CoreTeam     []string `yaml:"core_team"`
+	CoreTeamSlug string   `yaml:"core_team_slug"`
+	// Bots are logins treated as bots besides accounts of type Bot and
+	// logins ending in [bot].
+	Bots []string `yaml:"bots"`
+
+	Window        string   `yaml:"window"`
+	FullResync    string   `yaml:"full_resync"`
+	BugLabels     []string `yaml:"bug_labels"`
+	EscapeLabels  []string `yaml:"escape_labels"`
+	FeatureLabels []string `yaml:"feature_labels"`
+	DocGlobs      []string `yaml:"doc_globs"`
+
+	window, fullResync time.Duration
+}
+
+func (s *Settings) validate(src kpi.Source) error {
+	at := githubapi.SettingsErrorf(src.Settings)
+	if err := s.Settings.Validate(at); err != nil {
+		return err
+	}
+	if len(s.Orgs) == 0 && len(s.Repos) == 0 {
+		return at("", "source %q (type github) needs orgs or repos", src.Name)
+	}
+	for i, r := range s.Repos {
+		if parts := strings.Split(r, "/"); len(parts) != 2 || parts[0] == "" || parts[1] == "" {
+			return at(fmt.Sprintf(".repos[%d]", i), "repository %q is not owner/name", r)
+		}
+	}
+	for i, g := range append(append([]string{}, s.Include...), s.Exclude...) {
+		if _, err := path.Match(g, ""); err != nil {
+			return at("", "glob %d %q: %v", i, g, err)
+		}
+	}
+	if s.CoreTeamSlug != "" && !strings.Contains(s.CoreTeamSlug, "/") {
+		return at(".core_team_slug", "core_team_slug %q is not org/team", s.CoreTeamSlug)
+	}
+	var err error
+	if s.window, err = duration(s.Window, DefaultWindow); err != nil {
+		return at(".window", "%v", err)
+	}
+	if s.fullResync, err = duration(s.FullResync, DefaultFullResync); err != nil {
+		return at(".full_resync", "%v", err)
+	}
+	if s.BugLabels == nil {
+		s.BugLabels = DefaultBugLabels
+	}
+	if s.EscapeLabels == nil {
+		s.EscapeLabels = DefaultEscapeLabels
+	}
+	if s.FeatureLabels == nil {
+		s.FeatureLabels = DefaultFeatureLabels
+	}
+	if s.DocGlobs == nil {
+		s.DocGlobs = DefaultDocGlobs
+	}
+	for i, g := range s.DocGlobs {
+		if !validGlob(g) {
+			return at(fmt.Sprintf(".doc_globs[%d]", i), "doc glob %q is malformed", g)
+		}
+	}
+	return nil
+}
+
+func duration(s string, def time.Duration) (time.Duration, error) {
+	if s == "" {
+		return def, nil
+	}
+	d, err := model.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("must be a positive duration (such as 7d or 720h), not %q", s)
+	}
+	return time.Duration(d), nil
+}
+
+// inScope reports whether owner/name passes the include and exclude globs.
+func (s *Settings) inScope(full string) bool {
+	full = strings.ToLower(full)
+	if len(s.Include) > 0 {
+		ok := false
+		for _, g := range s.Include {
+			if m, _ := path.Match(strings.ToLower(g), full); m {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return false
+		}
+	}
+	for _, g := range s.Exclude {
+		if m, _ := path.Match(strings.ToLower(g), full); m {
+			return false
+		}
+	}
+	return true
+}
+
+// validGlob checks a doc glob: path.Match syntax per segment, plus "**".
+func validGlob(g string) bool {
+	for _, seg := range strings.Split(g, "/") {
+		if seg == "**" {
+			continue
+		}
+		if _, err := path.Match(seg, ""); err != nil {
+			return false
+		}
+	}
+	return g != ""
+}
+
+// MatchGlob matches a file path against a glob where "**" matches any number
+// of directories (also none) and other segments follow path.Match.
+func MatchGlob(glob, file string) bool {
+	return matchSegs(strings.Split(glob, "/"), strings.Split(file, "/"))
+}
+
+func matchSegs(g, f []string) bool {
+	for len(g) > 0 {
+		if g[0] == "**" {
+			for i := 0; i <= len(f); i++ {
+				if matchSegs(g[1:], f[i:]) {
+					return true
+				}
+			}
+			return false
+		}
+		if len(f) == 0 {
+			return false
+		}
+		if m, _ := path.Match(g[0], f[0]); !m {
+			return false
+		}
+		g, f = g[1:], f[1:]
+	}
+	return len(f) == 0
+}
