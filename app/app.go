@@ -43,6 +43,12 @@ type Loaded struct {
 // empty) and builds the collector of every enabled source. stateDir, when
 // set, gets a sub-directory per source for the source's own progress.
 func Load(path, stateDir string, logger *zap.Logger) (*Loaded, error) {
+	return LoadWithProgress(path, stateDir, logger, nil)
+}
+
+// LoadWithProgress is Load with a progress callback for long first syncs,
+// told the source's name.
+func LoadWithProgress(path, stateDir string, logger *zap.Logger, progress func(source string, done, total int, detail string)) (*Loaded, error) {
 	// Relative paths in settings resolve against the catalogue's directory;
 	// the embedded catalogue counts as living in ./examples, beside the
 	// values file it names.
@@ -73,6 +79,10 @@ func Load(path, stateDir string, logger *zap.Logger) (*Loaded, error) {
 		}
 		if stateDir != "" {
 			env.StateDir = filepath.Join(stateDir, "sources", src.Name)
+		}
+		if progress != nil {
+			name := src.Name
+			env.Progress = func(done, total int, detail string) { progress(name, done, total, detail) }
 		}
 		col, err := collectors.New(src, env)
 		if err != nil {

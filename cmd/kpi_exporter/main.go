@@ -15,6 +15,7 @@ import (
 	"os/signal"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"text/tabwriter"
@@ -37,6 +38,7 @@ import (
 
 	// Source types: each registers itself.
 	_ "github.com/bakhmach-hub/kpi_exporter/collectors/file"
+	_ "github.com/bakhmach-hub/kpi_exporter/collectors/github"
 )
 
 // Settings are read from the environment (prefix KPI_); flags override them.
@@ -156,7 +158,11 @@ func check(config, webConfig string, stdout, stderr io.Writer) int {
 }
 
 func once(config, stateDir, failOn string, timeout time.Duration, logger *zap.Logger, stdout, stderr io.Writer) int {
-	l, err := app.Load(config, "", logger)
+	var progress func(string, int, int, string)
+	if isTerminal(stderr) {
+		progress = progressBar(stderr)
+	}
+	l, err := app.LoadWithProgress(config, "", logger, progress)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
@@ -304,4 +310,32 @@ loop:
 	}
 	logger.Info("stopped; state saved", zap.String("state_dir", stateDir))
 	return code
+}
+
+// isTerminal reports whether w is a character device (a terminal).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// progressBar draws one line per source on a terminal, redrawn in place.
+func progressBar(w io.Writer) func(source string, done, total int, detail string) {
+	var mu sync.Mutex
+	return func(source string, done, total int, detail string) {
+		mu.Lock()
+		defer mu.Unlock()
+		const width = 30
+		filled := 0
+		if total > 0 {
+			filled = done * width / total
+		}
+		fmt.Fprintf(w, "\r%s [%s%s] %d/%d repositories, %s", source, strings.Repeat("#", filled), strings.Repeat(" ", width-filled), done, total, detail)
+		if done == total {
+			fmt.Fprintln(w)
+		}
+	}
 }

@@ -518,3 +518,18 @@ func TestREADMEDocumentsEveryMetricAndKPI(t *testing.T) {
 		}
 	}
 }
+
+func TestProgressBar(t *testing.T) {
+	var b bytes.Buffer
+	p := progressBar(&b)
+	p("github", 3, 12, "300 items")
+	p("github", 12, 12, "1200 items")
+	want := "\rgithub [#######                       ] 3/12 repositories, 300 items" +
+		"\rgithub [##############################] 12/12 repositories, 1200 items\n"
+	if b.String() != want {
+		t.Errorf("progress bar:\n%q\nwant\n%q", b.String(), want)
+	}
+	if isTerminal(&b) {
+		t.Error("a buffer is no terminal")
+	}
+}
