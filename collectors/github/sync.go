@@ -206,7 +206,10 @@ func (y *syncer) histories(repos []string) error {
 		}
 		y.mu.Unlock()
 		y.c.report(Progress{Done: n, Total: len(todo), Items: items})
+		// Other workers write into the data while this one saves it.
+		y.mu.Lock()
 		y.c.saveSoon()
+		y.mu.Unlock()
 		return nil
 	})
 	return err

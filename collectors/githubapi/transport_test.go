@@ -366,3 +366,20 @@ func TestSettingsValidation(t *testing.T) {
 		t.Errorf("empty token: %v", err)
 	}
 }
+
+func TestSlowsDownBeforeTheLimitRunsOut(t *testing.T) {
+	reset := time.Now().Add(100 * time.Second)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rateHeaders(w, 50, reset) // 1 % of 5,000 left
+		io.WriteString(w, `{}`)
+	}))
+	defer srv.Close()
+	c, sl := newTestClient(t, srv, 4)
+	get(t, c, srv.URL+"/a")
+	get(t, c, srv.URL+"/b")
+	w := sl.all()
+	// 100 s to the reset shared by the 51 requests left: about 2 s apart.
+	if len(w) != 1 || w[0] < 1800*time.Millisecond || w[0] > 2100*time.Millisecond {
+		t.Errorf("waits %v, want one of about 2s", w)
+	}
+}
