@@ -209,6 +209,10 @@ func nodePos(file string, f *ast.File, path string) Position {
 	for path != "" && path != "$" {
 		if p, err := yaml.PathString(path); err == nil {
 			if n, err := p.FilterFile(f); err == nil && n != nil {
+				// A mapping is placed at its first key, not its first value.
+				if m, ok := n.(*ast.MappingNode); ok && len(m.Values) > 0 {
+					n = m.Values[0].Key
+				}
 				if tk := n.GetToken(); tk != nil && tk.Position != nil {
 					return Position{File: file, Line: tk.Position.Line, Column: tk.Position.Column}
 				}

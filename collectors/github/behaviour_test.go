@@ -290,7 +290,7 @@ func TestSearchSplitsBeyondItsCap(t *testing.T) {
 	f := startFake(t)
 	bigOrg(f)
 	s := settingsFor(f)
-	s.Orgs, s.Repos, s.CoreTeamSlug = []string{"big"}, nil, ""
+	s.Orgs, s.Repos, s.CoreTeam = []string{"big"}, nil, nil
 	c := newTestCollector(t, f, s, t.TempDir())
 	ms, err := c.Collect(context.Background())
 	if err != nil {

@@ -52,7 +52,7 @@ func TestLargeOrganisationEconomy(t *testing.T) {
 	f := startFake(t)
 	bigOrg(f)
 	s := settingsFor(f)
-	s.Orgs, s.Repos, s.CoreTeamSlug = []string{"big"}, nil, ""
+	s.Orgs, s.Repos, s.CoreTeam = []string{"big"}, nil, nil
 	c := newTestCollector(t, f, s, t.TempDir())
 
 	begin := time.Now()

@@ -207,7 +207,7 @@ func settingsFor(f *fakegithub.Server) *Settings {
 	return &Settings{
 		Settings: githubapiSettings(f.URL),
 		Orgs:     []string{"acme"}, Repos: []string{"other/tool"},
-		CoreTeam: []string{"alice"}, CoreTeamSlug: "acme/core", Bots: []string{"ci-helper"},
+		CoreTeam: []string{"alice", "@acme/core"}, Bots: []string{"ci-helper"},
 	}
 }
 
@@ -413,5 +413,40 @@ func TestDefaultCatalogueBindings(t *testing.T) {
 	}
 	if n < 15 {
 		t.Errorf("only %d KPIs bound to github", n)
+	}
+}
+
+func TestSettingsValidation(t *testing.T) {
+	cat := func(settings string) (*Settings, error) {
+		y := "sources:\n  - name: gh\n    type: github\n    settings:\n" + settings
+		c, err := kpi.Parse("c.yml", []byte(y), kpi.ParseOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var s Settings
+		if err := c.Sources[0].Settings.Decode(&s); err != nil {
+			return nil, err
+		}
+		return &s, s.validate(c.Sources[0])
+	}
+	for settings, want := range map[string]string{
+		"      token_env: T\n": `c.yml:5:7: source "gh" (type github) needs orgs or repos`,
+		"      orgs: [a]\n":    "c.yml:5:7: set token_file, token_env or app: GitHub's API needs credentials",
+		"      orgs: [a]\n      token_env: T\n      window: -3d\n":          `c.yml:7:15: must be a positive duration (such as 7d or 720h), not "-3d"`,
+		"      repos: [justname]\n      token_env: T\n":                     `c.yml:5:15: repository "justname" is not owner/name`,
+		"      orgs: [a]\n      token_env: T\n      core_team: [\"a/b\"]\n": `c.yml:7:19: core_team entry "a/b" is neither a login nor @org/team`,
+		"      orgs: [a]\n      token_env: T\n      colour: red\n":          `c.yml:7:7: unknown field "colour"`,
+	} {
+		_, err := cat(settings)
+		if err == nil || err.Error() != want {
+			t.Errorf("%q:\n got %v\nwant %s", settings, err, want)
+		}
+	}
+	s, err := cat("      orgs: [a]\n      token_env: T\n      core_team: [alice, \"@a/core\"]\n      core_team_slug: a/leads\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(s.coreLogins) != "[alice]" || fmt.Sprint(s.coreTeams) != "[a/leads a/core]" || s.window != DefaultWindow {
+		t.Errorf("parsed: logins %v teams %v window %s", s.coreLogins, s.coreTeams, s.window)
 	}
 }

@@ -27,7 +27,7 @@ type measurer struct {
 }
 
 func newMeasurer(s *Settings, d *Data, repos []string, now time.Time) *measurer {
-	m := &measurer{s: s, bots: set(s.Bots), core: set(s.CoreTeam), now: now, from: now.Add(-s.window), repos: repos}
+	m := &measurer{s: s, bots: set(s.Bots), core: set(s.coreLogins), now: now, from: now.Add(-s.window), repos: repos}
 	for _, l := range d.TeamMembers {
 		m.core[strings.ToLower(l)] = true
 	}

@@ -40,7 +40,8 @@ type Settings struct {
 	Include []string `yaml:"include"`
 	Exclude []string `yaml:"exclude"`
 
-	// CoreTeam lists logins; CoreTeamSlug (org/team) adds a team's members.
+	// CoreTeam lists logins and teams ("@org/team"); CoreTeamSlug (org/team)
+	// adds one more team.
 	CoreTeam     []string `yaml:"core_team"`
 	CoreTeamSlug string   `yaml:"core_team_slug"`
 	// Bots are logins treated as bots besides accounts of type Bot and
@@ -55,6 +56,8 @@ type Settings struct {
 	DocGlobs      []string `yaml:"doc_globs"`
 
 	window, fullResync time.Duration
+	coreLogins         []string
+	coreTeams          []string // org/team
 }
 
 func (s *Settings) validate(src kpi.Source) error {
@@ -77,6 +80,20 @@ func (s *Settings) validate(src kpi.Source) error {
 	}
 	if s.CoreTeamSlug != "" && !strings.Contains(s.CoreTeamSlug, "/") {
 		return at(".core_team_slug", "core_team_slug %q is not org/team", s.CoreTeamSlug)
+	}
+	s.coreLogins, s.coreTeams = nil, nil
+	if s.CoreTeamSlug != "" {
+		s.coreTeams = append(s.coreTeams, s.CoreTeamSlug)
+	}
+	for i, m := range s.CoreTeam {
+		switch {
+		case strings.HasPrefix(m, "@") && strings.Count(m, "/") == 1 && !strings.HasSuffix(m, "/"):
+			s.coreTeams = append(s.coreTeams, strings.TrimPrefix(m, "@"))
+		case strings.ContainsAny(m, "@/ "):
+			return at(fmt.Sprintf(".core_team[%d]", i), "core_team entry %q is neither a login nor @org/team", m)
+		default:
+			s.coreLogins = append(s.coreLogins, m)
+		}
 	}
 	var err error
 	if s.window, err = duration(s.Window, DefaultWindow); err != nil {

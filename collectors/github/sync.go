@@ -692,29 +692,27 @@ func (y *syncer) alerts(repos []string) error {
 }
 
 func (y *syncer) team() error {
-	slug := y.c.s.CoreTeamSlug
-	if slug == "" {
-		return nil
-	}
-	org, team, _ := strings.Cut(slug, "/")
 	var members []string
-	opt := &gh.TeamListTeamMembersOptions{ListOptions: gh.ListOptions{PerPage: 100}}
-	for {
-		users, resp, err := y.c.client.REST.Teams.ListTeamMembersBySlug(y.ctx, org, team, opt)
-		if resp != nil && (resp.StatusCode == http.StatusForbidden || resp.StatusCode == http.StatusNotFound) {
-			y.c.warnOnce("team", "cannot read the members of core_team_slug "+slug+"; only core_team counts as the core team")
-			return nil
+	for _, slug := range y.c.s.coreTeams {
+		org, team, _ := strings.Cut(slug, "/")
+		opt := &gh.TeamListTeamMembersOptions{ListOptions: gh.ListOptions{PerPage: 100}}
+		for {
+			users, resp, err := y.c.client.REST.Teams.ListTeamMembersBySlug(y.ctx, org, team, opt)
+			if resp != nil && (resp.StatusCode == http.StatusForbidden || resp.StatusCode == http.StatusNotFound) {
+				y.c.warnOnce("team "+slug, "cannot read the members of the core team "+slug+"; its members do not count as core")
+				break
+			}
+			if err != nil {
+				return fmt.Errorf("members of %s: %w", slug, err)
+			}
+			for _, u := range users {
+				members = append(members, u.GetLogin())
+			}
+			if resp.NextPage == 0 {
+				break
+			}
+			opt.Page = resp.NextPage
 		}
-		if err != nil {
-			return fmt.Errorf("members of %s: %w", slug, err)
-		}
-		for _, u := range users {
-			members = append(members, u.GetLogin())
-		}
-		if resp.NextPage == 0 {
-			break
-		}
-		opt.Page = resp.NextPage
 	}
 	y.mu.Lock()
 	y.c.data.TeamMembers = members
