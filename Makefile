@@ -6,6 +6,10 @@ FUZZTIME  ?= 10s
 VERSION   ?= $(shell cat VERSION 2>/dev/null || echo 0.1.0-dev)
 REVISION  ?= $(shell git rev-parse --short HEAD 2>/dev/null)
 LDFLAGS   := -s -w -X github.com/prometheus/common/version.Version=$(VERSION) -X github.com/prometheus/common/version.Revision=$(REVISION)
+# GitHub's public GraphQL schema: shared/github/schema.graphql beside the
+# checkout, else the same file from the npm package @octokit/graphql-schema.
+SCHEMA_SHARED := $(abspath $(CURDIR)/../shared/github/schema.graphql)
+SCHEMA    := $(if $(wildcard $(SCHEMA_SHARED)),$(SCHEMA_SHARED),$(BIN)/schema.graphql)
 # golangci-lint is run with `go run` at a pinned version (make lint).
 GOLANGCI_LINT_VERSION ?= v2.15.0
 
@@ -17,10 +21,14 @@ build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o kpi_exporter ./cmd/kpi_exporter
 
 # Tools pinned in the separate tools module (tools/go.mod), built into bin/.
-tools: $(PROMTOOL)
+tools: $(PROMTOOL) $(SCHEMA)
 
 $(PROMTOOL): tools/go.mod tools/go.sum
 	cd tools && $(GO) build -o $(PROMTOOL) github.com/prometheus/prometheus/cmd/promtool
+
+$(BIN)/schema.graphql:
+	./scripts/ensure-deb.sh npm npm
+	./scripts/fetch-schema.sh $@
 
 # Debian packages the tests need: gcc for the race detector.
 deps:
@@ -34,7 +42,7 @@ vet:
 	$(GO) vet ./...
 
 unit: tools deps
-	PROMTOOL=$(PROMTOOL) $(GO) test -race -count=1 ./...
+	PROMTOOL=$(PROMTOOL) KPI_GITHUB_SCHEMA=$(SCHEMA) $(GO) test -race -count=1 ./...
 
 # Every parser of outside input is fuzzed for FUZZTIME each.
 fuzz:
