@@ -13,6 +13,7 @@ import (
 	"github.com/shurcooL/githubv4"
 
 	"github.com/bakhmach-hub/kpi_exporter/collectors"
+	"github.com/bakhmach-hub/kpi_exporter/collectors/githubapi"
 	"github.com/bakhmach-hub/kpi_exporter/examples"
 	"github.com/bakhmach-hub/kpi_exporter/internal/fakegithub"
 	"github.com/bakhmach-hub/kpi_exporter/internal/ghschema"
@@ -206,7 +207,7 @@ func dataset(f *fakegithub.Server) {
 func settingsFor(f *fakegithub.Server) *Settings {
 	return &Settings{
 		Settings: githubapiSettings(f.URL),
-		Orgs:     []string{"acme"}, Repos: []string{"other/tool"},
+		Scope:    githubapi.Scope{Orgs: []string{"acme"}, Repos: []string{"other/tool"}},
 		CoreTeam: []string{"alice", "@acme/core"}, Bots: []string{"ci-helper"},
 	}
 }
@@ -430,7 +431,7 @@ func TestSettingsValidation(t *testing.T) {
 		return &s, s.validate(c.Sources[0])
 	}
 	for settings, want := range map[string]string{
-		"      token_env: T\n": `c.yml:5:7: source "gh" (type github) needs orgs or repos`,
+		"      token_env: T\n": `c.yml:5:7: source "gh" needs orgs or repos`,
 		"      orgs: [a]\n":    "c.yml:5:7: set token_file, token_env or app: GitHub's API needs credentials",
 		"      orgs: [a]\n      token_env: T\n      window: -3d\n":          `c.yml:7:15: must be a positive duration (such as 7d or 720h), not "-3d"`,
 		"      repos: [justname]\n      token_env: T\n":                     `c.yml:5:15: repository "justname" is not owner/name`,

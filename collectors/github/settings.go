@@ -32,13 +32,7 @@ var (
 // Settings of a github source.
 type Settings struct {
 	githubapi.Settings `yaml:",inline"`
-
-	// Orgs: every non-archived repository of each, filtered by Include and
-	// Exclude (globs on owner/name). Repos: owner/name, taken as they are.
-	Orgs    []string `yaml:"orgs"`
-	Repos   []string `yaml:"repos"`
-	Include []string `yaml:"include"`
-	Exclude []string `yaml:"exclude"`
+	githubapi.Scope    `yaml:",inline"`
 
 	// CoreTeam lists logins and teams ("@org/team"); CoreTeamSlug (org/team)
 	// adds one more team.
@@ -65,18 +59,8 @@ func (s *Settings) validate(src kpi.Source) error {
 	if err := s.Settings.Validate(at); err != nil {
 		return err
 	}
-	if len(s.Orgs) == 0 && len(s.Repos) == 0 {
-		return at("", "source %q (type github) needs orgs or repos", src.Name)
-	}
-	for i, r := range s.Repos {
-		if parts := strings.Split(r, "/"); len(parts) != 2 || parts[0] == "" || parts[1] == "" {
-			return at(fmt.Sprintf(".repos[%d]", i), "repository %q is not owner/name", r)
-		}
-	}
-	for i, g := range append(append([]string{}, s.Include...), s.Exclude...) {
-		if _, err := path.Match(g, ""); err != nil {
-			return at("", "glob %d %q: %v", i, g, err)
-		}
+	if err := s.Scope.Validate(src.Name, at); err != nil {
+		return err
 	}
 	if s.CoreTeamSlug != "" && !strings.Contains(s.CoreTeamSlug, "/") {
 		return at(".core_team_slug", "core_team_slug %q is not org/team", s.CoreTeamSlug)
@@ -131,29 +115,6 @@ func duration(s string, def time.Duration) (time.Duration, error) {
 		return 0, fmt.Errorf("must be a positive duration (such as 7d or 720h), not %q", s)
 	}
 	return time.Duration(d), nil
-}
-
-// inScope reports whether owner/name passes the include and exclude globs.
-func (s *Settings) inScope(full string) bool {
-	full = strings.ToLower(full)
-	if len(s.Include) > 0 {
-		ok := false
-		for _, g := range s.Include {
-			if m, _ := path.Match(strings.ToLower(g), full); m {
-				ok = true
-				break
-			}
-		}
-		if !ok {
-			return false
-		}
-	}
-	for _, g := range s.Exclude {
-		if m, _ := path.Match(strings.ToLower(g), full); m {
-			return false
-		}
-	}
-	return true
 }
 
 // validGlob checks a doc glob: path.Match syntax per segment, plus "**".

@@ -2,7 +2,6 @@ package github
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"sort"
@@ -66,102 +65,28 @@ func (y *syncer) graphql(q any, vars map[string]any) error {
 // scope lists the repositories in scope and reads their counters, through
 // conditional REST requests.
 func (y *syncer) scope() ([]string, error) {
-	s, rest := y.c.s, y.c.client.REST
-	seen := map[string]bool{}
-	var names []string
-	for _, org := range s.Orgs {
-		opt := &gh.RepositoryListByOrgOptions{Type: "all", ListOptions: gh.ListOptions{PerPage: 100}}
-		for {
-			repos, resp, err := rest.Repositories.ListByOrg(y.ctx, org, opt)
-			if err != nil {
-				return nil, fmt.Errorf("listing repositories of %s: %w", org, err)
-			}
-			for _, r := range repos {
-				full := r.GetFullName()
-				if r.GetArchived() || !s.inScope(full) || seen[strings.ToLower(full)] {
-					continue
-				}
-				seen[strings.ToLower(full)] = true
-				names = append(names, full)
-			}
-			if resp.NextPage == 0 {
-				break
-			}
-			opt.Page = resp.NextPage
-		}
+	infos, err := y.c.client.ListScope(y.ctx, y.c.s.Scope, func(full string) {
+		y.c.log.Warn("repository not found; left out of scope", zap.String("repo", full))
+	})
+	if err != nil {
+		return nil, err
 	}
-	for _, full := range s.Repos {
-		if !seen[strings.ToLower(full)] {
-			seen[strings.ToLower(full)] = true
-			names = append(names, full)
-		}
-	}
-	sort.Strings(names)
-
-	// Counters per repository: watchers (subscribers) only come with the
-	// single-repository resource. Unchanged ones come back as 304s.
-	var kept []string
-	var mu sync.Mutex
-	err := y.each(names, func(full string) error {
-		owner, name, _ := strings.Cut(full, "/")
-		r, resp, err := rest.Repositories.Get(y.ctx, owner, name)
-		if resp != nil && resp.StatusCode == http.StatusNotFound {
-			y.c.log.Warn("repository not found; left out of scope", zap.String("repo", full))
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("reading %s: %w", full, err)
-		}
-		y.mu.Lock()
-		rd := y.c.data.Repos[full]
+	names := make([]string, 0, len(infos))
+	for _, info := range infos {
+		rd := y.c.data.Repos[info.FullName]
 		if rd == nil {
 			rd = newRepo()
-			y.c.data.Repos[full] = rd
+			y.c.data.Repos[info.FullName] = rd
 		}
-		rd.Stars, rd.Forks, rd.Watchers = r.GetStargazersCount(), r.GetForksCount(), r.GetSubscribersCount()
-		y.mu.Unlock()
-		mu.Lock()
-		kept = append(kept, full)
-		mu.Unlock()
-		return nil
-	})
-	sort.Strings(kept)
-	return kept, err
+		rd.Stars, rd.Forks, rd.Watchers = info.Stars, info.Forks, info.Watchers
+		names = append(names, info.FullName)
+	}
+	return names, nil
 }
 
 // each runs f for every repository, as many at once as the client allows.
 func (y *syncer) each(names []string, f func(string) error) error {
-	work := make(chan string)
-	errs := make(chan error, len(names))
-	var wg sync.WaitGroup
-	for i := 0; i < y.c.s.MaxConcurrency; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for n := range work {
-				if err := f(n); err != nil {
-					errs <- err
-				}
-			}
-		}()
-	}
-	for _, n := range names {
-		if y.ctx.Err() != nil {
-			break
-		}
-		work <- n
-	}
-	close(work)
-	wg.Wait()
-	close(errs)
-	var all []error
-	for e := range errs {
-		all = append(all, e)
-	}
-	if err := y.ctx.Err(); err != nil {
-		all = append(all, err)
-	}
-	return errors.Join(all...)
+	return y.c.client.Each(y.ctx, names, f)
 }
 
 var kinds = []string{"pr", "issue", "discussion"}

@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -228,4 +229,11 @@ func (c *Client) LoadETags(dir string) {
 	for _, e := range in {
 		t.etags[e.URL] = &etagEntry{etag: e.ETag, header: e.Header, body: e.Body}
 	}
+}
+
+func joinErrors(errs []error) error {
+	if len(errs) == 0 {
+		return nil
+	}
+	return errors.Join(errs...)
 }
