@@ -37,6 +37,7 @@ import (
 	"github.com/bakhmach-hub/kpi_exporter/store"
 
 	// Source types: each registers itself.
+	_ "github.com/bakhmach-hub/kpi_exporter/collectors/actions"
 	_ "github.com/bakhmach-hub/kpi_exporter/collectors/file"
 	_ "github.com/bakhmach-hub/kpi_exporter/collectors/github"
 )

@@ -110,6 +110,28 @@ type Alert struct {
 	Fixed    *time.Time
 }
 
+// Workflow is a GitHub Actions workflow.
+type Workflow struct {
+	ID   int64
+	Name string
+	Path string // .github/workflows/ci.yml
+}
+
+// WorkflowRun is a run in its latest attempt (a re-run keeps its id and
+// raises Attempt, as on GitHub).
+type WorkflowRun struct {
+	ID         int64
+	WorkflowID int64
+	Branch     string
+	Event      string
+	Status     string // queued, in_progress, completed
+	Conclusion string // success, failure, cancelled, skipped, timed_out, …
+	Attempt    int
+	Created    time.Time
+	Started    time.Time
+	Updated    time.Time
+}
+
 // Repo is a repository of the dataset.
 type Repo struct {
 	Owner, Name           string
@@ -121,6 +143,8 @@ type Repo struct {
 	Releases              []*Release
 	Milestones            []*Milestone
 	Alerts                []*Alert
+	Workflows             []*Workflow
+	Runs                  []*WorkflowRun
 }
 
 // FullName is owner/name.
@@ -166,6 +190,8 @@ func New(schemaPath string) (*Server, error) {
 	mux.HandleFunc("GET /orgs/{org}/dependabot/alerts", f.orgAlerts)
 	mux.HandleFunc("GET /repos/{owner}/{repo}/dependabot/alerts", f.repoAlerts)
 	mux.HandleFunc("GET /orgs/{org}/teams/{slug}/members", f.teamMembers)
+	mux.HandleFunc("GET /repos/{owner}/{repo}/actions/workflows", f.workflows)
+	mux.HandleFunc("GET /repos/{owner}/{repo}/actions/runs", f.runs)
 	mux.HandleFunc("POST /graphql", f.graphql)
 	f.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
@@ -605,4 +631,117 @@ func (f *Server) graphql(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	json.NewEncoder(w).Encode(map[string]any{"data": data})
 	f.count(r, "200")
+}
+
+func (f *Server) workflows(w http.ResponseWriter, r *http.Request) {
+	f.rateHeaders(w, "core")
+	f.mu.Lock()
+	rp := f.find(r.PathValue("owner"), r.PathValue("repo"))
+	var items []map[string]any
+	if rp != nil {
+		for _, wf := range rp.Workflows {
+			items = append(items, map[string]any{"id": wf.ID, "node_id": fmt.Sprintf("W_%d", wf.ID), "name": wf.Name, "path": wf.Path,
+				"state": "active", "created_at": "2025-01-01T00:00:00Z", "updated_at": "2025-01-01T00:00:00Z",
+				"url": fmt.Sprintf("https://api.github.com/repos/%s/actions/workflows/%d", rp.FullName(), wf.ID),
+				"html_url": "https://github.com/" + rp.FullName() + "/blob/main/" + wf.Path,
+				"badge_url": "https://github.com/" + rp.FullName() + "/workflows/" + wf.Name + "/badge.svg"})
+		}
+	}
+	f.mu.Unlock()
+	if rp == nil {
+		f.notFound(w, r)
+		return
+	}
+	pageItems := page(w, r, items)
+	if pageItems == nil {
+		pageItems = []map[string]any{}
+	}
+	f.ok(w, r, map[string]any{"total_count": len(items), "workflows": pageItems})
+}
+
+// createdRange reads the created filter: A..B, >=A, <=B, or a date.
+func createdRange(v string) (from, to time.Time, err error) {
+	parse := func(s string) (time.Time, error) {
+		if t, err := time.Parse(time.RFC3339, s); err == nil {
+			return t, nil
+		}
+		return time.Parse("2006-01-02", s)
+	}
+	switch {
+	case v == "":
+		return
+	case strings.Contains(v, ".."):
+		a, b, _ := strings.Cut(v, "..")
+		if from, err = parse(a); err == nil {
+			to, err = parse(b)
+		}
+	case strings.HasPrefix(v, ">="):
+		from, err = parse(v[2:])
+	case strings.HasPrefix(v, "<="):
+		to, err = parse(v[2:])
+	default:
+		from, err = parse(v)
+		to = from.Add(24*time.Hour - time.Nanosecond)
+	}
+	return
+}
+
+func (f *Server) runs(w http.ResponseWriter, r *http.Request) {
+	f.rateHeaders(w, "core")
+	q := r.URL.Query()
+	from, to, err := createdRange(q.Get("created"))
+	if err != nil {
+		writeJSON(w, r, http.StatusUnprocessableEntity, map[string]any{"message": "Validation Failed: created"})
+		f.count(r, "422")
+		return
+	}
+	f.mu.Lock()
+	rp := f.find(r.PathValue("owner"), r.PathValue("repo"))
+	var match []*WorkflowRun
+	if rp != nil {
+		for _, run := range rp.Runs {
+			if (q.Get("branch") == "" || run.Branch == q.Get("branch")) && (q.Get("status") == "" || run.Status == q.Get("status") || run.Conclusion == q.Get("status")) &&
+				(from.IsZero() || !run.Created.Before(from)) && (to.IsZero() || !run.Created.After(to)) {
+				match = append(match, run)
+			}
+		}
+	}
+	var items []map[string]any
+	if rp != nil {
+		sort.Slice(match, func(i, j int) bool { return match[i].Created.After(match[j].Created) })
+		total := len(match)
+		if len(match) > 1000 {
+			match = match[:1000] // GitHub returns at most 1,000 runs for one query
+		}
+		for _, run := range match {
+			var conclusion any
+			if run.Conclusion != "" {
+				conclusion = run.Conclusion
+			}
+			name := ""
+			for _, wf := range rp.Workflows {
+				if wf.ID == run.WorkflowID {
+					name = wf.Name
+				}
+			}
+			items = append(items, map[string]any{
+				"id": run.ID, "name": name, "node_id": fmt.Sprintf("WFR_%d", run.ID), "head_branch": run.Branch,
+				"head_sha": fmt.Sprintf("%040x", run.ID), "path": "", "display_title": "Run", "run_number": run.ID % 10000,
+				"event": run.Event, "status": run.Status, "conclusion": conclusion, "workflow_id": run.WorkflowID,
+				"run_attempt": run.Attempt, "created_at": iso(run.Created), "updated_at": iso(run.Updated), "run_started_at": iso(run.Started),
+				"url": fmt.Sprintf("https://api.github.com/repos/%s/actions/runs/%d", rp.FullName(), run.ID),
+				"html_url": fmt.Sprintf("https://github.com/%s/actions/runs/%d", rp.FullName(), run.ID),
+				"repository": repoJSON(rp, false), "head_repository": repoJSON(rp, false),
+			})
+		}
+		f.mu.Unlock()
+		pageItems := page(w, r, items)
+		if pageItems == nil {
+			pageItems = []map[string]any{}
+		}
+		f.ok(w, r, map[string]any{"total_count": total, "workflow_runs": pageItems})
+		return
+	}
+	f.mu.Unlock()
+	f.notFound(w, r)
 }
