@@ -642,8 +642,8 @@ func (f *Server) workflows(w http.ResponseWriter, r *http.Request) {
 		for _, wf := range rp.Workflows {
 			items = append(items, map[string]any{"id": wf.ID, "node_id": fmt.Sprintf("W_%d", wf.ID), "name": wf.Name, "path": wf.Path,
 				"state": "active", "created_at": "2025-01-01T00:00:00Z", "updated_at": "2025-01-01T00:00:00Z",
-				"url": fmt.Sprintf("https://api.github.com/repos/%s/actions/workflows/%d", rp.FullName(), wf.ID),
-				"html_url": "https://github.com/" + rp.FullName() + "/blob/main/" + wf.Path,
+				"url":       fmt.Sprintf("https://api.github.com/repos/%s/actions/workflows/%d", rp.FullName(), wf.ID),
+				"html_url":  "https://github.com/" + rp.FullName() + "/blob/main/" + wf.Path,
 				"badge_url": "https://github.com/" + rp.FullName() + "/workflows/" + wf.Name + "/badge.svg"})
 		}
 	}
@@ -729,8 +729,8 @@ func (f *Server) runs(w http.ResponseWriter, r *http.Request) {
 				"head_sha": fmt.Sprintf("%040x", run.ID), "path": "", "display_title": "Run", "run_number": run.ID % 10000,
 				"event": run.Event, "status": run.Status, "conclusion": conclusion, "workflow_id": run.WorkflowID,
 				"run_attempt": run.Attempt, "created_at": iso(run.Created), "updated_at": iso(run.Updated), "run_started_at": iso(run.Started),
-				"url": fmt.Sprintf("https://api.github.com/repos/%s/actions/runs/%d", rp.FullName(), run.ID),
-				"html_url": fmt.Sprintf("https://github.com/%s/actions/runs/%d", rp.FullName(), run.ID),
+				"url":        fmt.Sprintf("https://api.github.com/repos/%s/actions/runs/%d", rp.FullName(), run.ID),
+				"html_url":   fmt.Sprintf("https://github.com/%s/actions/runs/%d", rp.FullName(), run.ID),
 				"repository": repoJSON(rp, false), "head_repository": repoJSON(rp, false),
 			})
 		}
