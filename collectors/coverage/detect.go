@@ -1,0 +1,111 @@
+package coverage
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"fmt"
+	"io"
+)
+
+// Formats the source reads.
+const (
+	FormatAuto      = ""
+	FormatLCOV      = "lcov"
+	FormatCobertura = "cobertura"
+	FormatJaCoCo    = "jacoco"
+	FormatGo        = "go"
+	FormatClover    = "clover"
+)
+
+// Formats lists the formats, for messages.
+var Formats = []string{FormatLCOV, FormatCobertura, FormatJaCoCo, FormatGo, FormatClover}
+
+// Open unwraps gzip and a UTF-8 byte-order mark, so that what follows is the
+// report itself.
+func Open(rd io.Reader) (io.Reader, error) {
+	br := bufio.NewReaderSize(rd, 64<<10)
+	head, _ := br.Peek(2)
+	if len(head) == 2 && head[0] == 0x1f && head[1] == 0x8b {
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			return nil, err
+		}
+		br = bufio.NewReaderSize(zr, 64<<10)
+	}
+	if bom, _ := br.Peek(3); bytes.Equal(bom, []byte{0xef, 0xbb, 0xbf}) {
+		br.Discard(3)
+	}
+	return br, nil
+}
+
+// Detect tells the format of a report from its first bytes.
+func Detect(br *bufio.Reader) (string, error) {
+	head, _ := br.Peek(8 << 10)
+	trimmed := bytes.TrimLeft(head, " \t\r\n")
+	switch {
+	case bytes.HasPrefix(trimmed, []byte("mode:")):
+		return FormatGo, nil
+	case bytes.HasPrefix(trimmed, []byte("TN:")), bytes.HasPrefix(trimmed, []byte("SF:")), bytes.HasPrefix(trimmed, []byte("VER:")):
+		return FormatLCOV, nil
+	case bytes.HasPrefix(trimmed, []byte("<")):
+		root := rootElement(trimmed)
+		switch {
+		case root == "report":
+			return FormatJaCoCo, nil
+		case root == "coverage" && bytes.Contains(head, []byte("<project")):
+			return FormatClover, nil
+		case root == "coverage":
+			return FormatCobertura, nil
+		}
+		return "", fmt.Errorf("XML with root <%s> is no coverage format known (Cobertura, JaCoCo, Clover)", root)
+	}
+	return "", fmt.Errorf("not a coverage report of a known format (%v)", Formats)
+}
+
+// rootElement finds the first element name after the prolog, comments and
+// doctype.
+func rootElement(b []byte) string {
+	for {
+		i := bytes.IndexByte(b, '<')
+		if i < 0 || i+1 >= len(b) {
+			return ""
+		}
+		b = b[i+1:]
+		if b[0] == '?' || b[0] == '!' {
+			continue
+		}
+		end := bytes.IndexAny(b, " \t\r\n>/")
+		if end < 0 {
+			return string(b)
+		}
+		return string(b[:end])
+	}
+}
+
+// Parse reads one report of the given format (FormatAuto: detected) into r.
+func Parse(name string, rd io.Reader, format string, r *Report) error {
+	in, err := Open(rd)
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	br := in.(*bufio.Reader)
+	if format == FormatAuto {
+		if format, err = Detect(br); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	switch format {
+	case FormatLCOV:
+		return ParseLCOV(name, br, r)
+	case FormatCobertura:
+		return ParseCobertura(name, br, r)
+	case FormatJaCoCo:
+		return ParseJaCoCo(name, br, r)
+	case FormatGo:
+		return ParseGoProfile(name, br, r)
+	case FormatClover:
+		return ParseClover(name, br, r)
+	}
+	return fmt.Errorf("%s: unknown format %q (want one of %v)", name, format, Formats)
+}

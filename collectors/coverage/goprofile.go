@@ -1,0 +1,112 @@
+package coverage
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"regexp"
+
+	"golang.org/x/tools/cover"
+)
+
+// maxGoProfile bounds a Go coverprofile read into memory: the cover
+// library parses whole profiles.
+const maxGoProfile = 512 << 20
+
+var goLine = regexp.MustCompile(`^(.+):([0-9]+)\.([0-9]+),([0-9]+)\.([0-9]+) ([0-9]+) ([0-9]+)$`)
+
+// ParseGoProfile reads a Go coverprofile (set, count or atomic). Blocks are
+// merged as golang.org/x/tools/cover merges them — the same block listed
+// twice, as -coverpkg writes it, counts once (set: or, count and atomic:
+// sum) — and the numbers are statements, as `go tool cover -func` counts
+// them. Lines for the Codecov split come from the blocks: a line with
+// covered and uncovered blocks is partial.
+func ParseGoProfile(name string, rd io.Reader, r *Report) error {
+	data, err := io.ReadAll(io.LimitReader(rd, maxGoProfile+1))
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	if len(data) > maxGoProfile {
+		return fmt.Errorf("%s: larger than %d bytes", name, maxGoProfile)
+	}
+	profiles, err := cover.ParseProfilesFromReader(bytes.NewReader(data))
+	if err != nil {
+		return fmt.Errorf("%s:%d: %v", name, badGoLine(data), err)
+	}
+	for _, p := range profiles {
+		f := r.file(p.FileName)
+		if f.blocks == nil {
+			f.blocks = map[blockKey]*block{}
+		}
+		perLine := map[int][2]bool{} // any covered, any not
+		for _, b := range p.Blocks {
+			k := blockKey{b.StartLine, b.StartCol, b.EndLine, b.EndCol}
+			cur := f.blocks[k]
+			if cur == nil {
+				cur = &block{stmts: b.NumStmt}
+				f.blocks[k] = cur
+			}
+			// Several profiles merged into one report: as cover does.
+			if p.Mode == "set" {
+				if b.Count > 0 {
+					cur.count = 1
+				}
+			} else {
+				cur.count += int64(b.Count)
+			}
+			if b.NumStmt == 0 {
+				continue
+			}
+			for l := b.StartLine; l <= b.EndLine; l++ {
+				v := perLine[l]
+				if b.Count > 0 {
+					v[0] = true
+				} else {
+					v[1] = true
+				}
+				perLine[l] = v
+			}
+		}
+		for l, v := range perLine {
+			hits := int64(0)
+			if v[0] {
+				hits = 1
+			}
+			f.addLine(l, hits)
+			if v[0] && v[1] {
+				f.markPartial(l)
+			}
+		}
+	}
+	return nil
+}
+
+// badGoLine finds the first line of a profile the cover library refuses,
+// for the error's place.
+func badGoLine(data []byte) int {
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	n := 0
+	for sc.Scan() {
+		n++
+		line := sc.Text()
+		if n == 1 || line == "" {
+			if n == 1 && !goModeLine(line) {
+				return 1
+			}
+			continue
+		}
+		if goModeLine(line) {
+			continue // merged profiles repeat the mode line
+		}
+		if !goLine.MatchString(line) {
+			return n
+		}
+	}
+	return n
+}
+
+func goModeLine(s string) bool {
+	return s == "mode: set" || s == "mode: count" || s == "mode: atomic"
+}

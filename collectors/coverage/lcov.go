@@ -1,0 +1,226 @@
+package coverage
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+)
+
+// ParseLCOV reads an LCOV tracefile (1.x and 2.x records) into r, counting
+// as `lcov --summary` does: records of the same file are merged per line
+// (hit when the sum is above 0), per function and per branch. Header
+// records (LF/LH, FNF/FNH, BRF/BRH) are compared with the records, never
+// trusted.
+func ParseLCOV(name string, rd io.Reader, r *Report) error {
+	br := bufio.NewReaderSize(rd, 256<<10)
+	var f *fileCov
+	lineNo := 0
+	// Per record: what the summary lines claim, and what the records hold.
+	claims := [6]int64{-1, -1, -1, -1, -1, -1} // LF LH FNF FNH BRF BRH
+	var held [6]int64
+	recFuncs := map[string]int64{}
+	fnNames := map[string]string{} // LCOV 2.x: FNA index → the function's first name
+	fail := func(format string, args ...any) error {
+		return fmt.Errorf("%s:%d: %s", name, lineNo, fmt.Sprintf(format, args...))
+	}
+	for {
+		raw, err := br.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			return fail("line longer than %d bytes", br.Size())
+		}
+		if len(raw) == 0 && err != nil {
+			if errors.Is(err, io.EOF) {
+				if f != nil {
+					return fail("file record of %s not closed by end_of_record", "the last SF")
+				}
+				return nil
+			}
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		lineNo++
+		line := bytes.TrimRight(raw, "\r\n")
+		if len(line) == 0 {
+			continue
+		}
+		tag, rest, found := bytes.Cut(line, []byte(":"))
+		if !found {
+			if bytes.Equal(line, []byte("end_of_record")) {
+				if f == nil {
+					return fail("end_of_record outside a file record")
+				}
+				held[2] = int64(len(recFuncs))
+				for _, h := range recFuncs {
+					if h > 0 {
+						held[3]++
+					}
+				}
+				for i, c := range claims {
+					if c >= 0 && c != held[i] {
+						r.HeaderMismatch = true
+					}
+				}
+				f, claims, held = nil, [6]int64{-1, -1, -1, -1, -1, -1}, [6]int64{}
+				clear(fnNames)
+				clear(recFuncs)
+				continue
+			}
+			return fail("unknown line %q", truncate(line))
+		}
+		switch string(tag) {
+		case "TN", "VER":
+		case "SF":
+			if f != nil {
+				return fail("SF before end_of_record")
+			}
+			f = r.file(string(rest))
+		case "DA":
+			if f == nil {
+				return fail("DA outside a file record")
+			}
+			ln, rest2, ok := cutInt(rest)
+			if !ok {
+				return fail("DA %q: want line,hits", truncate(rest))
+			}
+			hits, _, ok := cutInt(rest2)
+			if !ok {
+				return fail("DA %q: want line,hits", truncate(rest))
+			}
+			f.addLine(int(ln), hits)
+			held[0]++
+			if hits > 0 {
+				held[1]++
+			}
+		case "FN":
+			// 1.x: FN:<line>,<name>; 2.x also FN:<line>,<end line>,<name>.
+			if f == nil {
+				return fail("FN outside a file record")
+			}
+			parts := bytes.Split(rest, []byte(","))
+			if len(parts) < 2 {
+				return fail("FN %q: want line,name", truncate(rest))
+			}
+			fn := string(parts[len(parts)-1])
+			f.addFunc(fn, 0)
+			recFuncs[fn] += 0
+		case "FNDA":
+			if f == nil {
+				return fail("FNDA outside a file record")
+			}
+			hits, fn, ok := cutInt(rest)
+			if !ok || len(fn) == 0 {
+				return fail("FNDA %q: want hits,name", truncate(rest))
+			}
+			f.addFunc(string(fn), hits)
+			recFuncs[string(fn)] += max(hits, 0)
+		case "FNL":
+			// 2.x: FNL:<index>,<line>[,<end line>] declares a function.
+			if f == nil {
+				return fail("FNL outside a file record")
+			}
+			if _, _, ok := cutInt(rest); !ok {
+				return fail("FNL %q: want index,line", truncate(rest))
+			}
+		case "FNA":
+			// 2.x: FNA:<index>,<hits>,<name> (aliases of one function share
+			// the index; lcov counts the function once).
+			if f == nil {
+				return fail("FNA outside a file record")
+			}
+			idx, rest2, ok := cutInt(rest)
+			if !ok {
+				return fail("FNA %q: want index,hits,name", truncate(rest))
+			}
+			hits, fn, ok := cutInt(rest2)
+			if !ok || len(fn) == 0 {
+				return fail("FNA %q: want index,hits,name", truncate(rest))
+			}
+			// Aliases share an index: the function counts once, by its
+			// first name, hit when any alias was.
+			key := strconv.FormatInt(idx, 10)
+			first, seen := fnNames[key]
+			if !seen {
+				first = string(fn)
+				fnNames[key] = first
+			}
+			f.addFunc(first, hits)
+			recFuncs[first] += max(hits, 0)
+		case "BRDA":
+			// BRDA:<line>,[<exception>]<block>,<branch>,<taken|->
+			if f == nil {
+				return fail("BRDA outside a file record")
+			}
+			parts := bytes.Split(rest, []byte(","))
+			if len(parts) != 4 {
+				return fail("BRDA %q: want line,block,branch,taken", truncate(rest))
+			}
+			ln, err1 := strconv.Atoi(string(parts[0]))
+			taken := int64(0)
+			var err2 error
+			if !bytes.Equal(parts[3], []byte("-")) {
+				taken, err2 = strconv.ParseInt(string(parts[3]), 10, 64)
+			}
+			if err1 != nil || err2 != nil {
+				return fail("BRDA %q: want line,block,branch,taken", truncate(rest))
+			}
+			f.addBranch(ln, string(parts[1])+","+string(parts[2]), taken)
+			held[4]++
+			if taken > 0 {
+				held[5]++
+			}
+		case "LF", "LH", "FNF", "FNH", "BRF", "BRH":
+			i := map[string]int{"LF": 0, "LH": 1, "FNF": 2, "FNH": 3, "BRF": 4, "BRH": 5}[string(tag)]
+			claims[i] = atoi(rest)
+		default:
+			// Unknown records (future versions, tool extensions) are skipped.
+		}
+	}
+}
+
+func atoi(b []byte) int64 {
+	n, err := strconv.ParseInt(string(b), 10, 64)
+	if err != nil {
+		return -1
+	}
+	return n
+}
+
+// cutInt parses a decimal integer at the start of b, up to a comma; rest is
+// what follows the comma.
+func cutInt(b []byte) (n int64, rest []byte, ok bool) {
+	i := 0
+	neg := false
+	if i < len(b) && b[i] == '-' {
+		neg, i = true, 1
+	}
+	start := i
+	for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+		n = n*10 + int64(b[i]-'0')
+		i++
+		if n > 1<<53 {
+			return 0, nil, false
+		}
+	}
+	if i == start {
+		return 0, nil, false
+	}
+	if neg {
+		n = -n
+	}
+	if i < len(b) {
+		if b[i] != ',' {
+			return 0, nil, false
+		}
+		return n, b[i+1:], true
+	}
+	return n, nil, true
+}
+
+func truncate(b []byte) string {
+	if len(b) > 60 {
+		return string(b[:60]) + "…"
+	}
+	return string(b)
+}
