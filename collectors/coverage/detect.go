@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"compress/gzip"
+	"errors"
 	"fmt"
 	"io"
 )
@@ -17,6 +18,9 @@ const (
 	FormatGo        = "go"
 	FormatClover    = "clover"
 )
+
+// ErrUnknownFormat is returned (wrapped) for content of no known format.
+var ErrUnknownFormat = errors.New("not a coverage report of a known format")
 
 // Formats lists the formats, for messages.
 var Formats = []string{FormatLCOV, FormatCobertura, FormatJaCoCo, FormatGo, FormatClover}
@@ -58,9 +62,9 @@ func Detect(br *bufio.Reader) (string, error) {
 		case root == "coverage":
 			return FormatCobertura, nil
 		}
-		return "", fmt.Errorf("XML with root <%s> is no coverage format known (Cobertura, JaCoCo, Clover)", root)
+		return "", fmt.Errorf("%w: XML with root <%s> (not Cobertura, JaCoCo or Clover)", ErrUnknownFormat, root)
 	}
-	return "", fmt.Errorf("not a coverage report of a known format (%v)", Formats)
+	return "", fmt.Errorf("%w (%v)", ErrUnknownFormat, Formats)
 }
 
 // rootElement finds the first element name after the prolog, comments and

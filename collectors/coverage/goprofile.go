@@ -14,6 +14,9 @@ import (
 // library parses whole profiles.
 const maxGoProfile = 512 << 20
 
+// maxBlockLines bounds the lines one block is spread over for the split.
+const maxBlockLines = 100000
+
 var goLine = regexp.MustCompile(`^(.+):([0-9]+)\.([0-9]+),([0-9]+)\.([0-9]+) ([0-9]+) ([0-9]+)$`)
 
 // ParseGoProfile reads a Go coverprofile (set, count or atomic). Blocks are
@@ -55,8 +58,8 @@ func ParseGoProfile(name string, rd io.Reader, r *Report) error {
 			} else {
 				cur.count += int64(b.Count)
 			}
-			if b.NumStmt == 0 {
-				continue
+			if b.NumStmt == 0 || b.EndLine-b.StartLine > maxBlockLines {
+				continue // a hostile block spanning millions of lines has no lines for the split
 			}
 			for l := b.StartLine; l <= b.EndLine; l++ {
 				v := perLine[l]

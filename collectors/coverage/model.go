@@ -28,7 +28,10 @@ type Report struct {
 
 type fileCov struct {
 	// lines[n] is the hit count of line n plus one; 0 means no record.
+	// Line numbers past denseLines go to sparse, so that a hostile line
+	// number cannot make a huge slice.
 	lines    []int64
+	sparse   map[int]int64
 	branches map[branchKey]int64
 	funcs    map[string]int64
 	blocks   map[blockKey]*block
@@ -99,8 +102,18 @@ func (r *Report) splitFile(name string) *fileCov {
 	return f
 }
 
+// denseLines bounds the slice of line counts.
+const denseLines = 1 << 20
+
 func (f *fileCov) addLine(n int, hits int64) {
 	if n < 1 {
+		return
+	}
+	if n >= denseLines {
+		if f.sparse == nil {
+			f.sparse = map[int]int64{}
+		}
+		f.sparse[n] += max(hits, 0) + boolInt(f.sparse[n] == 0)
 		return
 	}
 	if n >= len(f.lines) {
@@ -148,6 +161,7 @@ type Totals struct {
 	// not all were taken is partial.
 	Hits, Misses, Partials                             int64
 	hasLines, hasBranches, hasFunctions, hasStatements bool
+	headerMismatch                                     bool
 }
 
 // Totals computes the report's numbers from its merged records. Where a
@@ -193,10 +207,7 @@ func (r *Report) totalsOfRecords() Totals {
 			}
 			t.hasBranches = true
 		}
-		for line, v := range f.lines {
-			if v == 0 {
-				continue
-			}
+		f.eachLine(func(line int, v int64) {
 			t.hasLines = true
 			t.Lines.Total++
 			hit := v > 1
@@ -212,7 +223,7 @@ func (r *Report) totalsOfRecords() Totals {
 			default:
 				t.Hits++
 			}
-		}
+		})
 		for _, hits := range f.funcs {
 			t.hasFunctions = true
 			t.Functions.Total++
@@ -229,9 +240,8 @@ func (r *Report) totalsOfRecords() Totals {
 		}
 	}
 	for _, f := range r.splitOnly {
-		for line, v := range f.lines {
+		f.eachLine(func(line int, v int64) {
 			switch {
-			case v == 0:
 			case v == 1:
 				t.Misses++
 			case f.partial[line]:
@@ -239,7 +249,19 @@ func (r *Report) totalsOfRecords() Totals {
 			default:
 				t.Hits++
 			}
-		}
+		})
 	}
 	return t
+}
+
+// eachLine calls fn for every recorded line with its count plus one.
+func (f *fileCov) eachLine(fn func(line int, v int64)) {
+	for line, v := range f.lines {
+		if v != 0 {
+			fn(line, v)
+		}
+	}
+	for line, v := range f.sparse {
+		fn(line, v)
+	}
 }

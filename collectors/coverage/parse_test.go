@@ -361,3 +361,14 @@ func TestGoProfileMatchesGoToolCover(t *testing.T) {
 		t.Errorf("the profile should list a.go's blocks more than once (-coverpkg):\n%s", profile)
 	}
 }
+
+func TestHostileLineNumbersStayCheap(t *testing.T) {
+	tot := parseString(t, "h.info", "", "SF:a.c\nDA:9007199254740000,1\nDA:2,0\nend_of_record\n")
+	if tot.Lines != (Count{1, 2}) {
+		t.Errorf("lines %v", tot.Lines)
+	}
+	tot = parseString(t, "h.out", "", "mode: set\na.go:1.1,2000000000.2 3 1\n")
+	if tot.Statements != (Count{3, 3}) {
+		t.Errorf("statements %v", tot.Statements)
+	}
+}

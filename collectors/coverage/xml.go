@@ -185,14 +185,12 @@ func ParseCobertura(name string, rd io.Reader, r *Report) error {
 func (r *Report) totalsOfLines() Count {
 	var c Count
 	for _, f := range r.files {
-		for _, v := range f.lines {
-			if v > 0 {
-				c.Total++
-				if v > 1 {
-					c.Covered++
-				}
+		f.eachLine(func(_ int, v int64) {
+			c.Total++
+			if v > 1 {
+				c.Covered++
 			}
-		}
+		})
 	}
 	return c
 }

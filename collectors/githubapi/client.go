@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -52,6 +53,14 @@ func New(s Settings, base http.RoundTripper) (*Client, error) {
 		auth = func(context.Context) (string, error) { return tok, nil }
 	}
 	t := newTransport(base, s.MaxConcurrency, auth)
+	t.hosts = map[string]bool{}
+	for _, raw := range []string{s.BaseURL, s.GraphQLURL} {
+		u, err := url.Parse(raw)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", raw, err)
+		}
+		t.hosts[strings.ToLower(u.Host)] = true
+	}
 	hc := &http.Client{Transport: t}
 	rest := github.NewClient(hc)
 	u, err := url.Parse(s.BaseURL)

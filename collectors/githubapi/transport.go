@@ -49,7 +49,10 @@ type etagEntry struct {
 type Transport struct {
 	base http.RoundTripper
 	auth func(ctx context.Context) (string, error)
-	sem  chan struct{}
+	// hosts are the API hosts credentials may go to; a request elsewhere
+	// (a redirect to storage, say) is sent without them.
+	hosts map[string]bool
+	sem   chan struct{}
 
 	// Patience settings; tests shorten them.
 	SecondaryWait time.Duration
@@ -237,7 +240,7 @@ func (t *Transport) cloneRequest(req *http.Request, attempt int) (*http.Request,
 		}
 		r.Body = body
 	}
-	if t.auth != nil {
+	if t.auth != nil && t.hosts[strings.ToLower(r.URL.Host)] {
 		tok, err := t.auth(req.Context())
 		if err != nil {
 			return nil, err

@@ -383,3 +383,18 @@ func TestSlowsDownBeforeTheLimitRunsOut(t *testing.T) {
 		t.Errorf("waits %v, want one of about 2s", w)
 	}
 }
+
+func TestCredentialsOnlyGoToTheAPIHost(t *testing.T) {
+	var other string
+	elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		other = r.Header.Get("Authorization")
+	}))
+	defer elsewhere.Close()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer srv.Close()
+	c, _ := newTestClient(t, srv, 4)
+	get(t, c, elsewhere.URL+"/blob")
+	if other != "" {
+		t.Errorf("the token went to another host: %q", other)
+	}
+}

@@ -132,6 +132,15 @@ type WorkflowRun struct {
 	Updated    time.Time
 }
 
+// Artifact is a workflow run's artifact; Zip is its content.
+type Artifact struct {
+	ID      int64
+	RunID   int64
+	Name    string
+	Expired bool
+	Zip     []byte
+}
+
 // Repo is a repository of the dataset.
 type Repo struct {
 	Owner, Name           string
@@ -145,6 +154,7 @@ type Repo struct {
 	Alerts                []*Alert
 	Workflows             []*Workflow
 	Runs                  []*WorkflowRun
+	Artifacts             []*Artifact
 }
 
 // FullName is owner/name.
@@ -192,6 +202,9 @@ func New(schemaPath string) (*Server, error) {
 	mux.HandleFunc("GET /orgs/{org}/teams/{slug}/members", f.teamMembers)
 	mux.HandleFunc("GET /repos/{owner}/{repo}/actions/workflows", f.workflows)
 	mux.HandleFunc("GET /repos/{owner}/{repo}/actions/runs", f.runs)
+	mux.HandleFunc("GET /repos/{owner}/{repo}/actions/workflows/{file}/runs", f.runs)
+	mux.HandleFunc("GET /repos/{owner}/{repo}/actions/runs/{id}/artifacts", f.runArtifacts)
+	mux.HandleFunc("GET /repos/{owner}/{repo}/actions/artifacts/{id}/zip", f.artifactZip)
 	mux.HandleFunc("POST /graphql", f.graphql)
 	f.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
@@ -206,6 +219,12 @@ func New(schemaPath string) (*Server, error) {
 		}()
 		if fault != nil && fault(w, r) {
 			f.count(r, "fault")
+			return
+		}
+		if strings.HasPrefix(r.URL.Path, "/_blob/") {
+			// Pre-signed artifact storage: no GitHub credentials, and none
+			// may be sent.
+			f.blob(w, r)
 			return
 		}
 		if !strings.HasPrefix(r.Header.Get("Authorization"), "Bearer ") {
@@ -699,7 +718,19 @@ func (f *Server) runs(w http.ResponseWriter, r *http.Request) {
 	rp := f.find(r.PathValue("owner"), r.PathValue("repo"))
 	var match []*WorkflowRun
 	if rp != nil {
+		file := r.PathValue("file")
 		for _, run := range rp.Runs {
+			if file != "" {
+				var path string
+				for _, wf := range rp.Workflows {
+					if wf.ID == run.WorkflowID {
+						path = wf.Path
+					}
+				}
+				if !strings.HasSuffix(path, "/"+file) {
+					continue
+				}
+			}
 			if (q.Get("branch") == "" || run.Branch == q.Get("branch")) && (q.Get("status") == "" || run.Status == q.Get("status") || run.Conclusion == q.Get("status")) &&
 				(from.IsZero() || !run.Created.Before(from)) && (to.IsZero() || !run.Created.After(to)) {
 				match = append(match, run)
@@ -744,4 +775,62 @@ func (f *Server) runs(w http.ResponseWriter, r *http.Request) {
 	}
 	f.mu.Unlock()
 	f.notFound(w, r)
+}
+
+func (f *Server) runArtifacts(w http.ResponseWriter, r *http.Request) {
+	f.rateHeaders(w, "core")
+	id, _ := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	f.mu.Lock()
+	rp := f.find(r.PathValue("owner"), r.PathValue("repo"))
+	var items []map[string]any
+	if rp != nil {
+		for _, a := range rp.Artifacts {
+			if a.RunID != id {
+				continue
+			}
+			items = append(items, map[string]any{"id": a.ID, "node_id": fmt.Sprintf("MDg_%d", a.ID), "name": a.Name,
+				"size_in_bytes": len(a.Zip), "expired": a.Expired,
+				"url":                  fmt.Sprintf("https://api.github.com/repos/%s/actions/artifacts/%d", rp.FullName(), a.ID),
+				"archive_download_url": fmt.Sprintf("https://api.github.com/repos/%s/actions/artifacts/%d/zip", rp.FullName(), a.ID),
+				"created_at":           "2026-11-29T10:00:00Z", "expires_at": "2027-02-27T10:00:00Z", "updated_at": "2026-11-29T10:00:00Z",
+				"workflow_run": map[string]any{"id": a.RunID, "head_branch": "main"}})
+		}
+	}
+	f.mu.Unlock()
+	if rp == nil {
+		f.notFound(w, r)
+		return
+	}
+	if items == nil {
+		items = []map[string]any{}
+	}
+	f.ok(w, r, map[string]any{"total_count": len(items), "artifacts": page(w, r, items)})
+}
+
+// artifactZip answers as GitHub does: a redirect to pre-signed storage.
+func (f *Server) artifactZip(w http.ResponseWriter, r *http.Request) {
+	f.rateHeaders(w, "core")
+	w.Header().Set("Location", fmt.Sprintf("http://%s/_blob/%s?sig=presigned", r.Host, r.PathValue("id")))
+	w.WriteHeader(http.StatusFound)
+	f.count(r, "302")
+}
+
+func (f *Server) blob(w http.ResponseWriter, r *http.Request) {
+	if r.Header.Get("Authorization") != "" {
+		w.WriteHeader(http.StatusBadRequest) // storage refuses GitHub credentials
+		return
+	}
+	id, _ := strconv.ParseInt(strings.TrimPrefix(r.URL.Path, "/_blob/"), 10, 64)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, rp := range f.Repos {
+		for _, a := range rp.Artifacts {
+			if a.ID == id {
+				w.Header().Set("Content-Type", "application/zip")
+				w.Write(a.Zip)
+				return
+			}
+		}
+	}
+	w.WriteHeader(http.StatusNotFound)
 }
