@@ -30,9 +30,11 @@ $(BIN)/schema.graphql:
 	./scripts/ensure-deb.sh npm npm
 	./scripts/fetch-schema.sh $@
 
-# Debian packages the tests need: gcc for the race detector.
+# Debian packages the tests need: gcc (the race detector, and the C program
+# whose coverage lcov captures) and lcov.
 deps:
 	./scripts/ensure-deb.sh gcc gcc
+	./scripts/ensure-deb.sh lcov lcov
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -49,6 +51,9 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) ./kpi
 	$(GO) test -run='^$$' -fuzz='^FuzzParseYAML$$' -fuzztime=$(FUZZTIME) ./collectors/file
 	$(GO) test -run='^$$' -fuzz='^FuzzParseCSV$$' -fuzztime=$(FUZZTIME) ./collectors/file
+	for f in FuzzLCOV FuzzCobertura FuzzJaCoCo FuzzClover FuzzGoProfile FuzzDetect; do \
+		$(GO) test -run='^$$' -fuzz="^$$f$$" -fuzztime=$(FUZZTIME) ./collectors/coverage || exit 1; \
+	done
 
 test: fmt-check vet unit fuzz
 

@@ -38,6 +38,7 @@ import (
 
 	// Source types: each registers itself.
 	_ "github.com/bakhmach-hub/kpi_exporter/collectors/actions"
+	_ "github.com/bakhmach-hub/kpi_exporter/collectors/coverage"
 	_ "github.com/bakhmach-hub/kpi_exporter/collectors/file"
 	_ "github.com/bakhmach-hub/kpi_exporter/collectors/github"
 )
