@@ -66,6 +66,8 @@ const (
 	// TrendFlatShare is the share of the target within which the fitted change
 	// across the trend window counts as flat.
 	TrendFlatShare = 0.02
+	// DefaultAlertFor is how long a KPI must be red before it alerts.
+	DefaultAlertFor = time.Hour
 )
 
 // Catalogue is a validated KPI catalogue. Build it with Parse.
@@ -130,6 +132,10 @@ type KPI struct {
 	Interpolate  bool
 	TrendDemotes bool
 	TrendWindow  time.Duration
+	// Critical KPIs raise critical alerts in the red zone, others warnings.
+	Critical bool
+	// AlertFor is how long a KPI stays red before KpiRedZone fires.
+	AlertFor time.Duration
 }
 
 // Binding says which measurement of which source gives a KPI its value.

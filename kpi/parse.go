@@ -85,6 +85,8 @@ type rawKPI struct {
 	Interpolate  string `yaml:"interpolate"`
 	TrendDemotes *bool  `yaml:"trend_demotes"`
 	TrendWindow  string `yaml:"trend_window"`
+	Critical     bool   `yaml:"critical"`
+	AlertFor     string `yaml:"alert_for"`
 }
 
 // Parse decodes and validates a catalogue. Every error names its place as
@@ -401,6 +403,8 @@ func (v *validator) kpi(p string, rk *rawKPI, c *Catalogue) KPI {
 
 	k.MaxAge = v.duration(p+".max_age", rk.MaxAge, 0)
 	k.TrendWindow = v.duration(p+".trend_window", rk.TrendWindow, 0)
+	k.Critical = rk.Critical
+	k.AlertFor = v.duration(p+".alert_for", rk.AlertFor, DefaultAlertFor)
 	switch rk.Interpolate {
 	case "", "step":
 	case "linear":

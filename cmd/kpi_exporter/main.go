@@ -32,6 +32,7 @@ import (
 
 	"github.com/bakhmach-hub/kpi_exporter/app"
 	"github.com/bakhmach-hub/kpi_exporter/collectors"
+	promrules "github.com/bakhmach-hub/kpi_exporter/deploy/prometheus"
 	"github.com/bakhmach-hub/kpi_exporter/exporter"
 	"github.com/bakhmach-hub/kpi_exporter/kpi"
 	"github.com/bakhmach-hub/kpi_exporter/store"
@@ -85,6 +86,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	onceCmd := a.Command("once", "Run every enabled source once and print the scorecard as a table.")
 	failOn := onceCmd.Flag("fail-on", "Exit 1 when a KPI is in this zone or worse: red or yellow (for CI gates).").Default("").Enum("", "red", "yellow")
 	onceTimeout := onceCmd.Flag("timeout", "Overall time limit for the sources' runs.").Default("5m").Duration()
+	generateCmd := a.Command("generate", "Generate artefacts from the catalogue.")
+	rulesCmd := generateCmd.Command("rules", "Write Prometheus recording and alerting rules for the catalogue.")
+	rulesOut := rulesCmd.Flag("out", "Rule file to write; - for standard output.").Default("-").String()
+	rulesJob := rulesCmd.Flag("job-selector", "Label matchers selecting the exporter's targets, for KpiExporterDown.").Default(`job=~".*kpi.*"`).String()
 
 	cmd, err := a.Parse(args)
 	if err != nil {
@@ -106,6 +111,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return check(*config, *webFlags.WebConfigFile, stdout, stderr)
 	case onceCmd.FullCommand():
 		return once(*config, *stateDir, *failOn, *onceTimeout, logger, stdout, stderr)
+	case rulesCmd.FullCommand():
+		return generateRules(*config, *rulesOut, *rulesJob, stdout, stderr)
 	case serveCmd.FullCommand():
 		return serve(*config, *stateDir, s.StateSaveInterval, webFlags, logger)
 	}
@@ -340,4 +347,26 @@ func progressBar(w io.Writer) func(source string, done, total int, detail string
 			fmt.Fprintln(w)
 		}
 	}
+}
+
+func generateRules(config, out, job string, stdout, stderr io.Writer) int {
+	l, err := app.Load(config, "", zap.NewNop())
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	b, err := promrules.Marshal(promrules.Rules(l.Catalogue, promrules.Options{JobSelector: job}))
+	if err != nil {
+		fmt.Fprintln(stderr, "kpi_exporter: rules:", err)
+		return 1
+	}
+	if out == "-" {
+		stdout.Write(b)
+		return 0
+	}
+	if err := os.WriteFile(out, b, 0o644); err != nil {
+		fmt.Fprintln(stderr, "kpi_exporter:", err)
+		return 1
+	}
+	return 0
 }
