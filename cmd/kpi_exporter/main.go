@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -34,6 +35,7 @@ import (
 	"github.com/bakhmach-hub/kpi_exporter/collectors"
 	promrules "github.com/bakhmach-hub/kpi_exporter/deploy/prometheus"
 	"github.com/bakhmach-hub/kpi_exporter/exporter"
+	"github.com/bakhmach-hub/kpi_exporter/grafana"
 	"github.com/bakhmach-hub/kpi_exporter/kpi"
 	"github.com/bakhmach-hub/kpi_exporter/store"
 
@@ -89,6 +91,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	generateCmd := a.Command("generate", "Generate artefacts from the catalogue.")
 	rulesCmd := generateCmd.Command("rules", "Write Prometheus recording and alerting rules for the catalogue.")
 	rulesOut := rulesCmd.Flag("out", "Rule file to write; - for standard output.").Default("-").String()
+	dashCmd := generateCmd.Command("dashboards", "Write the Grafana dashboards of the catalogue as JSON files.")
+	dashOut := dashCmd.Flag("out", "Directory to write the dashboards into.").Required().String()
 	rulesJob := rulesCmd.Flag("job-selector", "Label matchers selecting the exporter's targets, for KpiExporterDown.").Default(`job=~".*kpi.*"`).String()
 
 	cmd, err := a.Parse(args)
@@ -111,6 +115,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return check(*config, *webFlags.WebConfigFile, stdout, stderr)
 	case onceCmd.FullCommand():
 		return once(*config, *stateDir, *failOn, *onceTimeout, logger, stdout, stderr)
+	case dashCmd.FullCommand():
+		return generateDashboards(*config, *dashOut, stdout, stderr)
 	case rulesCmd.FullCommand():
 		return generateRules(*config, *rulesOut, *rulesJob, stdout, stderr)
 	case serveCmd.FullCommand():
@@ -368,5 +374,30 @@ func generateRules(config, out, job string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "kpi_exporter:", err)
 		return 1
 	}
+	return 0
+}
+
+func generateDashboards(config, out string, stdout, stderr io.Writer) int {
+	l, err := app.Load(config, "", zap.NewNop())
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	ds, err := grafana.Dashboards(l.Catalogue)
+	if err != nil {
+		fmt.Fprintln(stderr, "kpi_exporter: dashboards:", err)
+		return 1
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		fmt.Fprintln(stderr, "kpi_exporter:", err)
+		return 1
+	}
+	for _, d := range ds {
+		if err := os.WriteFile(filepath.Join(out, d.File), d.JSON, 0o644); err != nil {
+			fmt.Fprintln(stderr, "kpi_exporter:", err)
+			return 1
+		}
+	}
+	fmt.Fprintf(stdout, "wrote %d dashboards to %s\n", len(ds), out)
 	return 0
 }
