@@ -94,6 +94,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	dashCmd := generateCmd.Command("dashboards", "Write the Grafana dashboards of the catalogue as JSON files.")
 	dashOut := dashCmd.Flag("out", "Directory to write the dashboards into.").Required().String()
 	rulesJob := rulesCmd.Flag("job-selector", "Label matchers selecting the exporter's targets, for KpiExporterDown.").Default(`job=~".*kpi.*"`).String()
+	rulesFormat := rulesCmd.Flag("format", "rulefile (for rule_files) or prometheusrule (a Prometheus Operator PrometheusRule).").Default("rulefile").Enum("rulefile", "prometheusrule")
+	rulesLabels := rulesCmd.Flag("label", "A label of the PrometheusRule (repeatable), e.g. release=prometheus.").StringMap()
 
 	cmd, err := a.Parse(args)
 	if err != nil {
@@ -118,7 +120,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case dashCmd.FullCommand():
 		return generateDashboards(*config, *dashOut, stdout, stderr)
 	case rulesCmd.FullCommand():
-		return generateRules(*config, *rulesOut, *rulesJob, stdout, stderr)
+		return generateRules(*config, *rulesOut, *rulesJob, *rulesFormat, *rulesLabels, stdout, stderr)
 	case serveCmd.FullCommand():
 		return serve(*config, *stateDir, s.StateSaveInterval, webFlags, logger)
 	}
@@ -355,13 +357,19 @@ func progressBar(w io.Writer) func(source string, done, total int, detail string
 	}
 }
 
-func generateRules(config, out, job string, stdout, stderr io.Writer) int {
+func generateRules(config, out, job, format string, labels map[string]string, stdout, stderr io.Writer) int {
 	l, err := app.Load(config, "", zap.NewNop())
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
-	b, err := promrules.Marshal(promrules.Rules(l.Catalogue, promrules.Options{JobSelector: job}))
+	rules := promrules.Rules(l.Catalogue, promrules.Options{JobSelector: job})
+	var b []byte
+	if format == "prometheusrule" {
+		b, err = promrules.PrometheusRule(rules, "kpi-exporter", labels)
+	} else {
+		b, err = promrules.Marshal(rules)
+	}
 	if err != nil {
 		fmt.Fprintln(stderr, "kpi_exporter: rules:", err)
 		return 1

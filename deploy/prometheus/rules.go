@@ -186,3 +186,23 @@ func Marshal(f RuleFile) ([]byte, error) {
 	}
 	return append([]byte(Header), b...), nil
 }
+
+// PrometheusRule renders a rule file as a Prometheus Operator PrometheusRule
+// named name, with labels (the ones the Prometheus selects rules by).
+func PrometheusRule(f RuleFile, name string, labels map[string]string) ([]byte, error) {
+	type meta struct {
+		Name   string            `yaml:"name"`
+		Labels map[string]string `yaml:"labels,omitempty"`
+	}
+	doc := struct {
+		APIVersion string   `yaml:"apiVersion"`
+		Kind       string   `yaml:"kind"`
+		Metadata   meta     `yaml:"metadata"`
+		Spec       RuleFile `yaml:"spec"`
+	}{"monitoring.coreos.com/v1", "PrometheusRule", meta{name, labels}, f}
+	b, err := yaml.MarshalWithOptions(doc, yaml.IndentSequence(true), yaml.UseLiteralStyleIfMultiline(true))
+	if err != nil {
+		return nil, err
+	}
+	return append([]byte(Header), b...), nil
+}
