@@ -2,6 +2,7 @@
 GO        ?= go
 BIN       := $(CURDIR)/bin
 PROMTOOL  := $(BIN)/promtool
+PROMETHEUS := $(BIN)/prometheus
 FUZZTIME  ?= 10s
 VERSION   ?= $(shell cat VERSION 2>/dev/null || echo 0.1.0-dev)
 REVISION  ?= $(shell git rev-parse --short HEAD 2>/dev/null)
@@ -21,10 +22,13 @@ build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o kpi_exporter ./cmd/kpi_exporter
 
 # Tools pinned in the separate tools module (tools/go.mod), built into bin/.
-tools: $(PROMTOOL) $(SCHEMA)
+tools: $(PROMTOOL) $(PROMETHEUS) $(SCHEMA)
 
 $(PROMTOOL): tools/go.mod tools/go.sum
 	cd tools && $(GO) build -o $(PROMTOOL) github.com/prometheus/prometheus/cmd/promtool
+
+$(PROMETHEUS): tools/go.mod tools/go.sum
+	cd tools && $(GO) build -o $(PROMETHEUS) github.com/prometheus/prometheus/cmd/prometheus
 
 $(BIN)/schema.graphql:
 	./scripts/ensure-deb.sh npm npm
@@ -42,9 +46,12 @@ fmt-check:
 
 vet:
 	$(GO) vet ./...
+	cd tools && $(GO) vet ./...
 
 unit: tools deps
 	PROMTOOL=$(PROMTOOL) KPI_GITHUB_SCHEMA=$(SCHEMA) $(GO) test -race -count=1 ./...
+	# The deployment, PromQL and end-to-end tests (real Prometheus) in the tools module.
+	cd tools && PROMETHEUS=$(PROMETHEUS) $(GO) test -count=1 ./...
 
 # Every parser of outside input is fuzzed for FUZZTIME each.
 fuzz:

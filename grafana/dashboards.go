@@ -65,7 +65,8 @@ type Dashboard struct {
 	JSON []byte
 }
 
-// Dashboards generates every dashboard of the catalogue, sorted by file.
+// Dashboards generates every dashboard of the catalogue, sorted by file: the
+// framework dashboards that have KPIs, and one per domain.
 func Dashboards(c *kpi.Catalogue) ([]Dashboard, error) {
 	var out []Dashboard
 	for _, name := range kpi.Dashboards {
@@ -74,6 +75,9 @@ func Dashboards(c *kpi.Catalogue) ([]Dashboard, error) {
 			if c.KPIs[i].Dashboard == name {
 				ks = append(ks, &c.KPIs[i])
 			}
+		}
+		if len(ks) == 0 {
+			continue // a catalogue without KPIs for this dashboard gets none
 		}
 		d, err := build("kpi-"+name, "KPIs: "+strings.ToUpper(name[:1])+name[1:], name, ks)
 		if err != nil {

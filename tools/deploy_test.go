@@ -1,0 +1,241 @@
+// Tests of the deployment artefacts and of the generated queries against the
+// real Kubernetes API types, Kustomize, Helm, the Prometheus query parser and
+// a real Prometheus server. They live in the tools module so that these large
+// dependencies stay out of the daemon's module.
+package tools
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
+	"helm.sh/helm/v3/pkg/chart/loader"
+	"helm.sh/helm/v3/pkg/chartutil"
+	"helm.sh/helm/v3/pkg/engine"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
+	"sigs.k8s.io/yaml"
+)
+
+// decoded holds the objects of a rendering, decoded strictly: a field the
+// Kubernetes (or Prometheus Operator) API does not have fails the test.
+type decoded struct {
+	deployments     []appsv1.Deployment
+	services        []corev1.Service
+	serviceAccounts []corev1.ServiceAccount
+	configMaps      []corev1.ConfigMap
+	pvcs            []corev1.PersistentVolumeClaim
+	serviceMonitors []monitoringv1.ServiceMonitor
+	rules           []monitoringv1.PrometheusRule
+}
+
+func decodeAll(t *testing.T, where string, docs []string) decoded {
+	t.Helper()
+	var d decoded
+	for _, doc := range docs {
+		if strings.TrimSpace(doc) == "" {
+			continue
+		}
+		var head struct{ Kind string }
+		if err := yaml.Unmarshal([]byte(doc), &head); err != nil {
+			t.Fatalf("%s: %v", where, err)
+		}
+		var err error
+		strict := func(v any) { err = yaml.UnmarshalStrict([]byte(doc), v) }
+		switch head.Kind {
+		case "Deployment":
+			var o appsv1.Deployment
+			strict(&o)
+			d.deployments = append(d.deployments, o)
+		case "Service":
+			var o corev1.Service
+			strict(&o)
+			d.services = append(d.services, o)
+		case "ServiceAccount":
+			var o corev1.ServiceAccount
+			strict(&o)
+			d.serviceAccounts = append(d.serviceAccounts, o)
+		case "ConfigMap":
+			var o corev1.ConfigMap
+			strict(&o)
+			d.configMaps = append(d.configMaps, o)
+		case "PersistentVolumeClaim":
+			var o corev1.PersistentVolumeClaim
+			strict(&o)
+			d.pvcs = append(d.pvcs, o)
+		case "ServiceMonitor":
+			var o monitoringv1.ServiceMonitor
+			strict(&o)
+			d.serviceMonitors = append(d.serviceMonitors, o)
+		case "PrometheusRule":
+			var o monitoringv1.PrometheusRule
+			strict(&o)
+			d.rules = append(d.rules, o)
+		default:
+			t.Errorf("%s: unexpected kind %q", where, head.Kind)
+		}
+		if err != nil {
+			t.Errorf("%s: %s does not decode strictly: %v", where, head.Kind, err)
+		}
+	}
+	return d
+}
+
+func splitDocs(b []byte) []string { return strings.Split(string(b), "\n---\n") }
+
+// checkHardened asserts the pod's security context and probes.
+func checkHardened(t *testing.T, where string, d decoded) {
+	t.Helper()
+	if len(d.deployments) != 1 || len(d.services) != 1 || len(d.serviceAccounts) != 1 || len(d.configMaps) != 1 || len(d.pvcs) != 1 {
+		t.Fatalf("%s: deployments %d services %d serviceaccounts %d configmaps %d pvcs %d", where,
+			len(d.deployments), len(d.services), len(d.serviceAccounts), len(d.configMaps), len(d.pvcs))
+	}
+	dep := d.deployments[0]
+	if dep.Spec.Replicas == nil || *dep.Spec.Replicas != 1 {
+		t.Errorf("%s: replicas %v", where, dep.Spec.Replicas)
+	}
+	pod := dep.Spec.Template.Spec
+	if pod.SecurityContext == nil || pod.SecurityContext.RunAsNonRoot == nil || !*pod.SecurityContext.RunAsNonRoot {
+		t.Errorf("%s: pod not non-root", where)
+	}
+	if len(pod.Containers) != 1 {
+		t.Fatalf("%s: %d containers", where, len(pod.Containers))
+	}
+	c := pod.Containers[0]
+	sc := c.SecurityContext
+	if sc == nil || sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem || sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation ||
+		sc.Capabilities == nil || len(sc.Capabilities.Drop) != 1 || sc.Capabilities.Drop[0] != "ALL" || sc.RunAsNonRoot == nil || !*sc.RunAsNonRoot {
+		t.Errorf("%s: container security context %+v", where, sc)
+	}
+	if c.LivenessProbe == nil || c.LivenessProbe.HTTPGet == nil || c.LivenessProbe.HTTPGet.Path != "/-/healthy" {
+		t.Errorf("%s: liveness probe %+v", where, c.LivenessProbe)
+	}
+	if c.ReadinessProbe == nil || c.ReadinessProbe.HTTPGet == nil || c.ReadinessProbe.HTTPGet.Path != "/-/ready" {
+		t.Errorf("%s: readiness probe %+v", where, c.ReadinessProbe)
+	}
+	if c.Resources.Limits.Memory().IsZero() || c.Resources.Requests.Cpu().IsZero() {
+		t.Errorf("%s: resources %+v", where, c.Resources)
+	}
+	var cat string
+	for k, v := range d.configMaps[0].Data {
+		if k == "kpis.yaml" {
+			cat = v
+		}
+	}
+	want, _ := os.ReadFile("../examples/kpis.yaml")
+	if strings.TrimSpace(cat) != strings.TrimSpace(string(want)) {
+		t.Errorf("%s: the ConfigMap does not hold the catalogue", where)
+	}
+}
+
+func kustomize(t *testing.T, dir string) []byte {
+	t.Helper()
+	m, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(filesys.MakeFsOnDisk(), dir)
+	if err != nil {
+		t.Fatalf("kustomize build %s: %v", dir, err)
+	}
+	out, err := m.AsYaml()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestKustomizeBase(t *testing.T) {
+	d := decodeAll(t, "base", splitDocs(kustomize(t, "../deploy/kubernetes/base")))
+	checkHardened(t, "base", d)
+	if len(d.serviceMonitors)+len(d.rules) != 0 {
+		t.Error("the base has operator resources")
+	}
+	// The raw files decode strictly too.
+	files, _ := filepath.Glob("../deploy/kubernetes/base/*.yaml")
+	for _, f := range files {
+		if b := filepath.Base(f); b == "kustomization.yaml" || b == "kpis.yaml" || b == "values.yaml" {
+			continue
+		}
+		b, _ := os.ReadFile(f)
+		decodeAll(t, f, splitDocs(b))
+	}
+}
+
+func TestKustomizeOperatorOverlay(t *testing.T) {
+	d := decodeAll(t, "overlay", splitDocs(kustomize(t, "../deploy/kubernetes/overlays/prometheus-operator")))
+	checkHardened(t, "overlay", d)
+	if len(d.serviceMonitors) != 1 || len(d.rules) != 1 {
+		t.Fatalf("servicemonitors %d prometheusrules %d", len(d.serviceMonitors), len(d.rules))
+	}
+	sm := d.serviceMonitors[0]
+	if sm.Labels["release"] != "prometheus" || sm.Spec.Endpoints[0].Port != "http-metrics" ||
+		sm.Spec.Selector.MatchLabels["app.kubernetes.io/name"] != "kpi-exporter" {
+		t.Errorf("servicemonitor %+v", sm)
+	}
+	if svc := d.services[0]; svc.Labels["app.kubernetes.io/name"] != "kpi-exporter" {
+		t.Errorf("the service lacks the label the ServiceMonitor selects: %v", svc.Labels)
+	}
+	if n := countAlerts(d.rules[0]); n < 8 {
+		t.Errorf("PrometheusRule has %d alerts", n)
+	}
+}
+
+func countAlerts(r monitoringv1.PrometheusRule) int {
+	n := 0
+	for _, g := range r.Spec.Groups {
+		for _, rule := range g.Rules {
+			if rule.Alert != "" {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+func TestHelmTemplate(t *testing.T) {
+	ch, err := loader.Load("../deploy/helm/kpi-exporter")
+	if err != nil {
+		t.Fatal(err)
+	}
+	vals := map[string]any{"serviceMonitor": map[string]any{"enabled": true}, "prometheusRule": map[string]any{"enabled": true},
+		"existingSecret": "kpi-exporter-secrets"}
+	rv, err := chartutil.ToRenderValues(ch, vals, chartutil.ReleaseOptions{Name: "kpi", Namespace: "monitoring", IsInstall: true}, chartutil.DefaultCapabilities)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := engine.Render(ch, rv)
+	if err != nil {
+		t.Fatalf("helm template: %v", err)
+	}
+	names := make([]string, 0, len(out))
+	for n := range out {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var docs []string
+	for _, n := range names {
+		if strings.HasSuffix(n, ".tpl") {
+			continue
+		}
+		docs = append(docs, splitDocs([]byte(out[n]))...)
+	}
+	d := decodeAll(t, "helm", docs)
+	checkHardened(t, "helm", d)
+	if len(d.serviceMonitors) != 1 || len(d.rules) != 1 || countAlerts(d.rules[0]) < 8 {
+		t.Errorf("helm: servicemonitors %d, rules %d", len(d.serviceMonitors), len(d.rules))
+	}
+	if from := d.deployments[0].Spec.Template.Spec.Containers[0].EnvFrom; len(from) != 1 || from[0].SecretRef.Name != "kpi-exporter-secrets" {
+		t.Errorf("helm: the secret is not referenced: %+v", from)
+	}
+	var buf bytes.Buffer
+	for _, doc := range docs {
+		fmt.Fprintln(&buf, doc)
+	}
+	if bytes.Contains(buf.Bytes(), []byte("<no value>")) {
+		t.Error("helm: a template reads a value that is not set")
+	}
+}

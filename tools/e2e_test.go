@@ -1,0 +1,212 @@
+package tools
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	promrules "github.com/bakhmach-hub/kpi_exporter/deploy/prometheus"
+	"github.com/bakhmach-hub/kpi_exporter/grafana"
+	"github.com/bakhmach-hub/kpi_exporter/kpi"
+)
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+type logBuf struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *logBuf) Write(p []byte) (int, error) { l.mu.Lock(); defer l.mu.Unlock(); return l.b.Write(p) }
+func (l *logBuf) String() string              { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
+
+func start(t *testing.T, dir, bin string, args ...string) *logBuf {
+	t.Helper()
+	logs := &logBuf{}
+	cmd := exec.Command(bin, args...)
+	cmd.Dir = dir
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	return logs
+}
+
+func prometheusBinary(t *testing.T) string {
+	if p := os.Getenv("PROMETHEUS"); p != "" {
+		return p
+	}
+	p, _ := filepath.Abs("../bin/prometheus")
+	if _, err := os.Stat(p); err != nil {
+		t.Fatal("a Prometheus server is needed: run `make tools` (or set PROMETHEUS)")
+	}
+	return p
+}
+
+type promResult struct {
+	Status string `json:"status"`
+	Data   struct {
+		Result []struct {
+			Metric map[string]string `json:"metric"`
+		} `json:"result"`
+		Alerts []struct {
+			Labels map[string]string `json:"labels"`
+			State  string            `json:"state"`
+		} `json:"alerts"`
+	} `json:"data"`
+	Error string `json:"error"`
+}
+
+func promGet(t *testing.T, base, path string) promResult {
+	t.Helper()
+	resp, err := http.Get(base + path)
+	if err != nil {
+		return promResult{Status: "unreachable"}
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var r promResult
+	json.Unmarshal(b, &r)
+	return r
+}
+
+const e2eCatalogue = `
+calendar: {plan_start: 2026-01-01, launch: 2026-01-01}
+sources:
+  - {name: manual, type: file, interval: 1s, settings: {path: values.yaml}}
+kpis:
+  - {id: nps, name: Net Promoter Score, domain: product_health, dashboard: product, owner: product, unit: score,
+     direction: higher, source: {name: manual, measurement: nps}, targets: [{period: Q1, value: 50}], alert_for: 2s}
+  - {id: review_time, name: Review Time, domain: engineering, dashboard: technical, owner: engineering, unit: seconds,
+     direction: lower, source: {name: manual, measurement: review_seconds}, targets: [{period: Q1, value: 3600}], alert_for: 2s}
+  - {id: coverage, name: Coverage, domain: engineering, dashboard: technical, owner: engineering, unit: ratio,
+     direction: higher, source: {name: manual, measurement: coverage}, targets: [{period: Q1, value: 0.8}], alert_for: 2s, critical: true}
+`
+
+// TestEndToEndWithPrometheus runs the built daemon and a real Prometheus
+// server with the generated rules on loopback, moves one KPI into the red
+// zone through its file source, and checks through Prometheus's API that
+// KpiRedZone fires for that KPI and no other, and that every panel of the
+// generated dashboards gets data.
+func TestEndToEndWithPrometheus(t *testing.T) {
+	dir := t.TempDir()
+	exporterBin := filepath.Join(dir, "kpi_exporter")
+	build := exec.Command("go", "build", "-o", exporterBin, "./cmd/kpi_exporter")
+	build.Dir = ".."
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building kpi_exporter: %v\n%s", err, out)
+	}
+	write := func(name, s string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("kpis.yaml", e2eCatalogue)
+	write("values.yaml", "nps: 55\nreview_seconds: 1800\ncoverage: 0.85\n") // all green
+	c, err := kpi.Parse("kpis.yaml", []byte(e2eCatalogue), kpi.ParseOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rules, err := promrules.Marshal(promrules.Rules(c, promrules.Options{JobSelector: `job="kpi"`}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	write("rules.yaml", string(rules))
+
+	exporterAddr, promAddr := freeAddr(t), freeAddr(t)
+	exLogs := start(t, dir, exporterBin, "--config=kpis.yaml", "--state-dir=state", "--web.listen-address="+exporterAddr)
+	write("prometheus.yml", fmt.Sprintf(`global: {scrape_interval: 1s, evaluation_interval: 1s}
+rule_files: [rules.yaml]
+scrape_configs:
+  - job_name: kpi
+    static_configs: [{targets: ["%s"]}]
+`, exporterAddr))
+	promLogs := start(t, dir, prometheusBinary(t), "--config.file=prometheus.yml", "--storage.tsdb.path=tsdb",
+		"--web.listen-address="+promAddr, "--log.level=warn")
+	base := "http://" + promAddr
+
+	waitFor := func(what string, limit time.Duration, ok func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(limit)
+		for !ok() {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s\nexporter:\n%s\nprometheus:\n%s", what, exLogs, promLogs)
+			}
+			time.Sleep(250 * time.Millisecond)
+		}
+	}
+	query := func(q string) promResult { return promGet(t, base, "/api/v1/query?query="+url.QueryEscape(q)) }
+	waitFor("Prometheus to scrape the exporter", 60*time.Second, func() bool {
+		return len(query(`kpi_zone{kpi_zone="green"} == 1`).Data.Result) == 3
+	})
+
+	// Coverage drops to 0.4 of 0.8: attainment 0.5, red.
+	write("values.yaml", "nps: 55\nreview_seconds: 1800\ncoverage: 0.4\n")
+	var firing []map[string]string
+	waitFor("KpiRedZone to fire", 60*time.Second, func() bool {
+		firing = nil
+		for _, a := range promGet(t, base, "/api/v1/alerts").Data.Alerts {
+			if a.Labels["alertname"] == "KpiRedZone" && a.State == "firing" {
+				firing = append(firing, a.Labels)
+			}
+		}
+		return len(firing) > 0
+	})
+	time.Sleep(3 * time.Second) // let any wrong alert catch up
+	for _, a := range promGet(t, base, "/api/v1/alerts").Data.Alerts {
+		if a.Labels["alertname"] == "KpiRedZone" && a.Labels["kpi"] != "coverage" {
+			t.Errorf("KpiRedZone for %s (%s)", a.Labels["kpi"], a.State)
+		}
+	}
+	if a := firing[0]; a["kpi"] != "coverage" || a["severity"] != "critical" || a["owner"] != "engineering" || a["domain"] != "engineering" {
+		t.Errorf("KpiRedZone labels: %v", a)
+	}
+
+	// Every panel of the generated dashboards has data.
+	ds, err := grafana.Dashboards(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	panels := 0
+	for _, d := range ds {
+		var x dashboardJSON
+		json.Unmarshal(d.JSON, &x)
+		for _, p := range x.Panels {
+			if len(p.Targets) == 0 {
+				continue // a row
+			}
+			panels++
+			data := false
+			for _, tg := range p.Targets {
+				r := query(grafanaVars.Replace(tg.Expr))
+				if r.Status != "success" {
+					t.Errorf("%s %q: %s: %s", d.File, p.Title, tg.Expr, r.Error)
+				}
+				data = data || len(r.Data.Result) > 0
+			}
+			if !data {
+				t.Errorf("%s: panel %q has no data", d.File, p.Title)
+			}
+		}
+	}
+	t.Logf("%d panels of %d dashboards have data; KpiRedZone fired for coverage only", panels, len(ds))
+}
