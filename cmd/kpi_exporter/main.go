@@ -44,6 +44,7 @@ import (
 	_ "github.com/bakhmach-hub/kpi_exporter/collectors/coverage"
 	_ "github.com/bakhmach-hub/kpi_exporter/collectors/file"
 	_ "github.com/bakhmach-hub/kpi_exporter/collectors/github"
+	_ "github.com/bakhmach-hub/kpi_exporter/collectors/githubbilling"
 )
 
 // Settings are read from the environment (prefix KPI_); flags override them.

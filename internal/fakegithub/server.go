@@ -132,6 +132,13 @@ type WorkflowRun struct {
 	Updated    time.Time
 }
 
+// UsageItem is a line of the billing usage report.
+type UsageItem struct {
+	Date                                         time.Time
+	Product, SKU, UnitType, Repository           string
+	Quantity, PricePerUnit, Gross, Discount, Net float64
+}
+
 // Artifact is a workflow run's artifact; Zip is its content.
 type Artifact struct {
 	ID      int64
@@ -168,6 +175,11 @@ type Server struct {
 	mu    sync.Mutex
 	Repos []*Repo
 	Teams map[string][]string // "org/slug" → logins
+	// Usage holds the enhanced billing platform's usage items by org;
+	// UsageStatus, when set, is the status the usage endpoint answers with
+	// (410 when the org has no enhanced billing, 403 without permission).
+	Usage       map[string][]UsageItem
+	UsageStatus int
 	// NoAlertsPermission makes the alert endpoints answer 403 as GitHub does
 	// for a token without the permission.
 	NoAlertsPermission bool
@@ -205,6 +217,7 @@ func New(schemaPath string) (*Server, error) {
 	mux.HandleFunc("GET /repos/{owner}/{repo}/actions/workflows/{file}/runs", f.runs)
 	mux.HandleFunc("GET /repos/{owner}/{repo}/actions/runs/{id}/artifacts", f.runArtifacts)
 	mux.HandleFunc("GET /repos/{owner}/{repo}/actions/artifacts/{id}/zip", f.artifactZip)
+	mux.HandleFunc("GET /organizations/{org}/settings/billing/usage", f.billingUsage)
 	mux.HandleFunc("POST /graphql", f.graphql)
 	f.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
@@ -833,4 +846,40 @@ func (f *Server) blob(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	w.WriteHeader(http.StatusNotFound)
+}
+
+func (f *Server) billingUsage(w http.ResponseWriter, r *http.Request) {
+	f.rateHeaders(w, "core")
+	org := r.PathValue("org")
+	f.mu.Lock()
+	status, items := f.UsageStatus, f.Usage[org]
+	f.mu.Unlock()
+	switch status {
+	case http.StatusGone:
+		writeJSON(w, r, http.StatusGone, map[string]any{"message": "This endpoint is not available for this organization.", "documentation_url": "https://docs.github.com/rest/billing/enhanced-billing", "status": "410"})
+		f.count(r, "410")
+		return
+	case http.StatusForbidden:
+		writeJSON(w, r, http.StatusForbidden, map[string]any{"message": "Resource not accessible by personal access token", "documentation_url": "https://docs.github.com/rest/billing/enhanced-billing", "status": "403"})
+		f.count(r, "403")
+		return
+	}
+	q := r.URL.Query()
+	year, _ := strconv.Atoi(q.Get("year"))
+	month, _ := strconv.Atoi(q.Get("month"))
+	day, _ := strconv.Atoi(q.Get("day"))
+	if year == 0 {
+		year = f.Now().UTC().Year()
+	}
+	out := []map[string]any{}
+	for _, it := range items {
+		d := it.Date.UTC()
+		if d.Year() != year || (month != 0 && int(d.Month()) != month) || (day != 0 && d.Day() != day) {
+			continue
+		}
+		out = append(out, map[string]any{"date": d.Format(time.RFC3339), "product": it.Product, "sku": it.SKU,
+			"quantity": it.Quantity, "unitType": it.UnitType, "pricePerUnit": it.PricePerUnit, "grossAmount": it.Gross,
+			"discountAmount": it.Discount, "netAmount": it.Net, "organizationName": org, "repositoryName": it.Repository})
+	}
+	f.ok(w, r, map[string]any{"usageItems": out})
 }
