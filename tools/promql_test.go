@@ -7,6 +7,8 @@ import (
 
 	"github.com/prometheus/prometheus/promql/parser"
 
+	"github.com/bakhmach-hub/kpi_exporter/collectors"
+	"github.com/bakhmach-hub/kpi_exporter/collectors/promql"
 	promrules "github.com/bakhmach-hub/kpi_exporter/deploy/prometheus"
 	"github.com/bakhmach-hub/kpi_exporter/examples"
 	"github.com/bakhmach-hub/kpi_exporter/grafana"
@@ -107,3 +109,26 @@ func TestEveryExpressionParses(t *testing.T) {
 
 // promqlParser is Prometheus's parser with its standard functions.
 var promqlParser = parser.NewParser(parser.Options{Functions: parser.Functions})
+
+// TestCatalogueQueriesParse parses the default catalogue's prometheus source
+// queries (with their range wrappers) with Prometheus's parser.
+func TestCatalogueQueriesParse(t *testing.T) {
+	c, err := kpi.Parse(examples.CatalogueName, examples.Catalogue, kpi.ParseOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, _ := c.Source("prometheus")
+	col, err := promql.New(src, collectors.Env{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	exprs := col.(*promql.Collector).Exprs()
+	if len(exprs) < 12 {
+		t.Fatalf("%d queries", len(exprs))
+	}
+	for _, e := range exprs {
+		if _, err := promqlParser.ParseExpr(e); err != nil {
+			t.Errorf("does not parse: %s\n%v", e, err)
+		}
+	}
+}

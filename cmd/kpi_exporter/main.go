@@ -45,6 +45,7 @@ import (
 	_ "github.com/bakhmach-hub/kpi_exporter/collectors/file"
 	_ "github.com/bakhmach-hub/kpi_exporter/collectors/github"
 	_ "github.com/bakhmach-hub/kpi_exporter/collectors/githubbilling"
+	_ "github.com/bakhmach-hub/kpi_exporter/collectors/promql"
 )
 
 // Settings are read from the environment (prefix KPI_); flags override them.
