@@ -12,6 +12,8 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"sort"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -43,12 +45,20 @@ type Loaded struct {
 // empty) and builds the collector of every enabled source. stateDir, when
 // set, gets a sub-directory per source for the source's own progress.
 func Load(path, stateDir string, logger *zap.Logger) (*Loaded, error) {
-	return LoadWithProgress(path, stateDir, logger, nil)
+	return LoadWith(path, stateDir, logger, LoadOptions{})
 }
 
-// LoadWithProgress is Load with a progress callback for long first syncs,
-// told the source's name.
-func LoadWithProgress(path, stateDir string, logger *zap.Logger, progress func(source string, done, total int, detail string)) (*Loaded, error) {
+// LoadOptions are what sources get beyond their settings.
+type LoadOptions struct {
+	// Progress is told how a source's long first sync advances.
+	Progress func(source string, done, total int, detail string)
+	// Latest gives sources computed from others the latest values.
+	Latest func() collectors.Latest
+}
+
+// LoadWith is Load with options.
+func LoadWith(path, stateDir string, logger *zap.Logger, o LoadOptions) (*Loaded, error) {
+	progress := o.Progress
 	// Relative paths in settings resolve against the catalogue's directory;
 	// the embedded catalogue counts as living in ./examples, beside the
 	// values file it names.
@@ -84,6 +94,7 @@ func LoadWithProgress(path, stateDir string, logger *zap.Logger, progress func(s
 			name := src.Name
 			env.Progress = func(done, total int, detail string) { progress(name, done, total, detail) }
 		}
+		env.Latest = o.Latest
 		col, err := collectors.New(src, env)
 		if err != nil {
 			errs = append(errs, err)
@@ -94,7 +105,76 @@ func LoadWithProgress(path, stateDir string, logger *zap.Logger, progress func(s
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
+	if err := checkDependencies(c, l.Jobs); err != nil {
+		return nil, err
+	}
 	return l, nil
+}
+
+// checkDependencies rejects sources that read each other in a cycle, and
+// ones that read an undeclared source or KPI.
+func checkDependencies(c *kpi.Catalogue, jobs []collectors.Job) error {
+	deps := map[string][]string{}
+	pos := map[string]kpi.Position{}
+	for _, j := range jobs {
+		d, ok := j.Collector.(collectors.Dependent)
+		if !ok {
+			continue
+		}
+		pos[j.Source.Name] = j.Source.Pos
+		for _, dep := range d.DependsOn() {
+			if id, isKPI := strings.CutPrefix(dep, "kpi:"); isKPI {
+				found := false
+				for _, k := range c.KPIs {
+					if k.ID == id {
+						found = true
+						// A KPI's value comes from its source.
+						deps[j.Source.Name] = append(deps[j.Source.Name], k.Source.Source)
+					}
+				}
+				if !found {
+					return fmt.Errorf("%s: source %s reads KPI %q, which the catalogue does not have", j.Source.Pos, j.Source.Name, id)
+				}
+				continue
+			}
+			if _, ok := c.Source(dep); !ok {
+				return fmt.Errorf("%s: source %s reads source %q, which the catalogue does not declare", j.Source.Pos, j.Source.Name, dep)
+			}
+			deps[j.Source.Name] = append(deps[j.Source.Name], dep)
+		}
+	}
+	state := map[string]int{}
+	var visit func(n string, path []string) error
+	visit = func(n string, path []string) error {
+		switch state[n] {
+		case 1:
+			return fmt.Errorf("%s: sources read each other in a cycle: %s", pos[path[0]], strings.Join(append(path, n), " → "))
+		case 2:
+			return nil
+		}
+		state[n] = 1
+		for _, d := range deps[n] {
+			if d == n {
+				continue // a derived source reading its own measurements is checked by the source
+			}
+			if err := visit(d, append(path, n)); err != nil {
+				return err
+			}
+		}
+		state[n] = 2
+		return nil
+	}
+	names := make([]string, 0, len(deps))
+	for n := range deps {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		if err := visit(n, nil); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Config configures an App.
@@ -137,7 +217,7 @@ func New(cfg Config) (*App, error) {
 	}
 	a := &App{cfg: cfg, log: cfg.Logger, results: make(chan collectors.Result, 64), reloads: make(chan chan error),
 		stopping: make(chan struct{})}
-	l, err := Load(cfg.CatalogueFile, cfg.Store.Dir(), cfg.Logger)
+	l, err := LoadWith(cfg.CatalogueFile, cfg.Store.Dir(), cfg.Logger, LoadOptions{Latest: a.latest})
 	if err != nil {
 		cfg.Exporter.SetReloadResult(false, time.Now())
 		return nil, err
@@ -229,7 +309,7 @@ func (a *App) Reload(ctx context.Context) error {
 }
 
 func (a *App) reload() error {
-	l, err := Load(a.cfg.CatalogueFile, a.cfg.Store.Dir(), a.log)
+	l, err := LoadWith(a.cfg.CatalogueFile, a.cfg.Store.Dir(), a.log, LoadOptions{Latest: a.latest})
 	if err != nil {
 		a.cfg.Exporter.SetReloadResult(false, time.Now())
 		a.log.Error("catalogue reload failed; keeping the running catalogue", zap.Error(err))
@@ -371,4 +451,22 @@ func (a *App) shutdown() error {
 		return fmt.Errorf("saving state on shutdown: %w", err)
 	}
 	return nil
+}
+
+// latest gives derived sources the published snapshot's readings and the
+// KPIs' fresh values; it reads an immutable snapshot, so it never waits.
+func (a *App) latest() collectors.Latest {
+	return LatestOf(a.cfg.Exporter.Snapshot().Readings, a.cfg.Exporter.Snapshot().Scorecard)
+}
+
+// LatestOf packages readings and a scorecard for sources computed from
+// others.
+func LatestOf(readings map[string]kpi.Reading, sc kpi.Scorecard) collectors.Latest {
+	l := collectors.Latest{Readings: readings, KPIs: map[string]kpi.Point{}}
+	for _, r := range sc.Results {
+		if r.HasValue && !r.Stale {
+			l.KPIs[r.KPI.ID] = kpi.Point{T: r.ValueTime, V: r.Value}
+		}
+	}
+	return l
 }

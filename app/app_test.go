@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/bakhmach-hub/kpi_exporter/collectors"
+	"github.com/bakhmach-hub/kpi_exporter/collectors/derived"
 	"github.com/bakhmach-hub/kpi_exporter/collectors/file"
 	"github.com/bakhmach-hub/kpi_exporter/exporter"
 	"github.com/bakhmach-hub/kpi_exporter/kpi"
@@ -236,8 +237,8 @@ func TestLoadEmbeddedCatalogue(t *testing.T) {
 	if len(l.Catalogue.KPIs) < 80 {
 		t.Errorf("embedded catalogue has %d KPIs", len(l.Catalogue.KPIs))
 	}
-	if len(l.Jobs) != 1 || l.Jobs[0].Source.Name != "manual" {
-		t.Errorf("embedded catalogue should enable only the manual file source, got %d jobs", len(l.Jobs))
+	if len(l.Jobs) != 2 || l.Jobs[0].Source.Name != "manual" || l.Jobs[1].Source.Name != "derived" {
+		t.Errorf("embedded catalogue should enable the manual and derived sources, got %d jobs", len(l.Jobs))
 	}
 }
 
@@ -261,6 +262,23 @@ func TestEmbeddedCatalogueValuesFile(t *testing.T) {
 		have[m.Name] = true
 	}
 	used := map[string]bool{}
+	// The derived source's inputs read the values file too.
+	if src, ok := l.Catalogue.Source("derived"); ok {
+		var s derived.Settings
+		if err := src.Settings.Decode(&s); err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range s.Measurements {
+			for _, in := range m.Inputs {
+				if in.Source == "manual" {
+					used[in.Measurement] = true
+					if !have[in.Measurement] {
+						t.Errorf("the derived source reads %s, which examples/values.yaml lacks", in.Measurement)
+					}
+				}
+			}
+		}
+	}
 	for _, k := range l.Catalogue.KPIs {
 		if k.Source.Source != "manual" {
 			continue

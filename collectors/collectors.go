@@ -45,6 +45,24 @@ type Env struct {
 	// Progress, when set, is told how a long first sync advances (kpi_exporter
 	// once draws a progress bar with it on a terminal).
 	Progress func(done, total int, detail string)
+	// Latest, when set, returns the last good readings of every source and
+	// the KPIs' current values, for sources computed from others (derived).
+	Latest func() Latest
+}
+
+// Latest is what a source computed from others reads.
+type Latest struct {
+	Readings map[string]kpi.Reading
+	// KPIs holds each KPI's value that is known and fresh, with its time.
+	KPIs map[string]kpi.Point
+}
+
+// Dependent is implemented by sources computed from other sources; their
+// dependencies must not form a cycle, and they run after the others in
+// `kpi_exporter once`.
+type Dependent interface {
+	// DependsOn lists the sources and KPIs (as "kpi:<id>") read.
+	DependsOn() []string
 }
 
 // Factory builds a collector from a source's declaration, decoding and

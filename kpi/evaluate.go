@@ -273,11 +273,7 @@ type indexedReading struct {
 func indexReadings(rs map[string]Reading) readingIndex {
 	idx := make(readingIndex, len(rs))
 	for name, r := range rs {
-		byName := make(map[string][]int)
-		for i, m := range r.Measurements {
-			byName[m.Name] = append(byName[m.Name], i)
-		}
-		idx[name] = indexedReading{Reading: r, byName: byName}
+		idx[name] = indexedReading{Reading: r, byName: nameIndex(r)}
 	}
 	return idx
 }
@@ -326,4 +322,24 @@ func (idx readingIndex) resolve(b Binding) (float64, time.Time, bool, string) {
 		v /= float64(len(vals))
 	}
 	return v, oldest, true, ""
+}
+
+// Resolve finds a binding's value in readings as an evaluation does: the
+// matching series, aggregated; ok is false when there is none, or several
+// without an aggregation.
+func Resolve(rs map[string]Reading, b Binding) (value float64, t time.Time, ok bool) {
+	r, found := rs[b.Source]
+	if !found {
+		return 0, time.Time{}, false
+	}
+	v, t, ok, _ := readingIndex{b.Source: {Reading: r, byName: nameIndex(r)}}.resolve(b)
+	return v, t, ok
+}
+
+func nameIndex(r Reading) map[string][]int {
+	byName := make(map[string][]int)
+	for i, m := range r.Measurements {
+		byName[m.Name] = append(byName[m.Name], i)
+	}
+	return byName
 }

@@ -42,6 +42,7 @@ import (
 	// Source types: each registers itself.
 	_ "github.com/bakhmach-hub/kpi_exporter/collectors/actions"
 	_ "github.com/bakhmach-hub/kpi_exporter/collectors/coverage"
+	_ "github.com/bakhmach-hub/kpi_exporter/collectors/derived"
 	_ "github.com/bakhmach-hub/kpi_exporter/collectors/file"
 	_ "github.com/bakhmach-hub/kpi_exporter/collectors/github"
 	_ "github.com/bakhmach-hub/kpi_exporter/collectors/githubbilling"
@@ -181,7 +182,10 @@ func once(config, stateDir, failOn string, timeout time.Duration, logger *zap.Lo
 	if isTerminal(stderr) {
 		progress = progressBar(stderr)
 	}
-	l, err := app.LoadWithProgress(config, "", logger, progress)
+	// Sources computed from others (derived) run after the others, on what
+	// they measured.
+	var latest collectors.Latest
+	l, err := app.LoadWith(config, "", logger, app.LoadOptions{Progress: progress, Latest: func() collectors.Latest { return latest }})
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
@@ -199,12 +203,24 @@ func once(config, stateDir, failOn string, timeout time.Duration, logger *zap.Lo
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	for _, r := range collectors.RunAll(ctx, l.Jobs) {
-		if r.Err != nil {
-			fmt.Fprintf(stderr, "source %s: %v\n", r.Source, r.Err)
-			continue
+	var first, then []collectors.Job
+	for _, j := range l.Jobs {
+		if _, ok := j.Collector.(collectors.Dependent); ok {
+			then = append(then, j)
+		} else {
+			first = append(first, j)
 		}
-		st.SetReading(r.Source, kpi.Reading{At: r.End, Measurements: r.Measurements})
+	}
+	for _, phase := range [][]collectors.Job{first, then} {
+		in := st.Inputs()
+		latest = app.LatestOf(in.Readings, kpi.Evaluate(l.Catalogue, in, time.Now()))
+		for _, r := range collectors.RunAll(ctx, phase) {
+			if r.Err != nil {
+				fmt.Fprintf(stderr, "source %s: %v\n", r.Source, r.Err)
+				continue
+			}
+			st.SetReading(r.Source, kpi.Reading{At: r.End, Measurements: r.Measurements})
+		}
 	}
 	sc := kpi.Evaluate(l.Catalogue, st.Inputs(), time.Now())
 	printScorecard(stdout, sc)
