@@ -3,6 +3,7 @@ GO        ?= go
 BIN       := $(CURDIR)/bin
 PROMTOOL  := $(BIN)/promtool
 PROMETHEUS := $(BIN)/prometheus
+STRIPE_MOCK := $(BIN)/stripe-mock
 FUZZTIME  ?= 10s
 VERSION   ?= $(shell cat VERSION 2>/dev/null || echo 0.1.0-dev)
 REVISION  ?= $(shell git rev-parse --short HEAD 2>/dev/null)
@@ -22,13 +23,16 @@ build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o kpi_exporter ./cmd/kpi_exporter
 
 # Tools pinned in the separate tools module (tools/go.mod), built into bin/.
-tools: $(PROMTOOL) $(PROMETHEUS) $(SCHEMA)
+tools: $(PROMTOOL) $(PROMETHEUS) $(STRIPE_MOCK) $(SCHEMA)
 
 $(PROMTOOL): tools/go.mod tools/go.sum
 	cd tools && $(GO) build -o $(PROMTOOL) github.com/prometheus/prometheus/cmd/promtool
 
 $(PROMETHEUS): tools/go.mod tools/go.sum
 	cd tools && $(GO) build -o $(PROMETHEUS) github.com/prometheus/prometheus/cmd/prometheus
+
+$(STRIPE_MOCK): tools/go.mod tools/go.sum
+	cd tools && $(GO) build -o $(STRIPE_MOCK) github.com/stripe/stripe-mock
 
 $(BIN)/schema.graphql:
 	./scripts/ensure-deb.sh npm npm
@@ -49,7 +53,7 @@ vet:
 	cd tools && $(GO) vet ./...
 
 unit: tools deps
-	PROMTOOL=$(PROMTOOL) PROMETHEUS=$(PROMETHEUS) KPI_GITHUB_SCHEMA=$(SCHEMA) $(GO) test -race -count=1 ./...
+	PROMTOOL=$(PROMTOOL) PROMETHEUS=$(PROMETHEUS) STRIPE_MOCK=$(STRIPE_MOCK) KPI_GITHUB_SCHEMA=$(SCHEMA) $(GO) test -race -count=1 ./...
 	# The deployment, PromQL and end-to-end tests (real Prometheus) in the tools module.
 	cd tools && PROMETHEUS=$(PROMETHEUS) $(GO) test -count=1 ./...
 

@@ -47,6 +47,7 @@ import (
 	_ "github.com/bakhmach-hub/kpi_exporter/collectors/github"
 	_ "github.com/bakhmach-hub/kpi_exporter/collectors/githubbilling"
 	_ "github.com/bakhmach-hub/kpi_exporter/collectors/promql"
+	_ "github.com/bakhmach-hub/kpi_exporter/collectors/stripe"
 )
 
 // Settings are read from the environment (prefix KPI_); flags override them.
