@@ -269,15 +269,7 @@ func (a *App) Run(ctx context.Context) error {
 			return a.shutdown()
 		case r := <-a.results:
 			a.apply(r)
-			// Take what else has arrived before re-evaluating once.
-			for drained := false; !drained; {
-				select {
-				case r := <-a.results:
-					a.apply(r)
-				default:
-					drained = true
-				}
-			}
+			a.drain() // what else has arrived, before re-evaluating once
 			a.publish(time.Now())
 		case reply := <-a.reloads:
 			reply <- a.reload()
@@ -434,18 +426,22 @@ func (a *App) save() {
 	}
 }
 
-func (a *App) shutdown() error {
-	close(a.stopping)
-	a.scheduler.Stop()
-	// Runs that finished while stopping still count.
-	for drained := false; !drained; {
+// drain applies the results waiting in the channel.
+func (a *App) drain() {
+	for {
 		select {
 		case r := <-a.results:
 			a.apply(r)
 		default:
-			drained = true
+			return
 		}
 	}
+}
+
+func (a *App) shutdown() error {
+	close(a.stopping)
+	a.scheduler.Stop()
+	a.drain() // runs that finished while stopping still count
 	a.publish(time.Now())
 	if err := a.cfg.Store.Save(); err != nil {
 		return fmt.Errorf("saving state on shutdown: %w", err)

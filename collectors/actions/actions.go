@@ -9,7 +9,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math"
 	"net/http"
 	"os"
 	"path"
@@ -20,7 +19,6 @@ import (
 	"time"
 
 	gh "github.com/google/go-github/v60/github"
-	"github.com/prometheus/common/model"
 	"go.uber.org/zap"
 
 	"github.com/bakhmach-hub/kpi_exporter/collectors"
@@ -96,17 +94,6 @@ type Collector struct {
 	d      *data
 }
 
-func duration(s string, def time.Duration) (time.Duration, error) {
-	if s == "" {
-		return def, nil
-	}
-	d, err := model.ParseDuration(s)
-	if err != nil || d <= 0 {
-		return 0, fmt.Errorf("must be a positive duration (such as 7d or 720h), not %q", s)
-	}
-	return time.Duration(d), nil
-}
-
 func (s *Settings) validate(src kpi.Source) error {
 	at := githubapi.SettingsErrorf(src.Settings)
 	if err := s.Settings.Validate(at); err != nil {
@@ -116,13 +103,13 @@ func (s *Settings) validate(src kpi.Source) error {
 		return err
 	}
 	var err error
-	if s.window, err = duration(s.Window, DefaultWindow); err != nil {
+	if s.window, err = collectors.ParseDuration(s.Window, DefaultWindow); err != nil {
 		return at(".window", "%v", err)
 	}
-	if s.lookback, err = duration(s.Lookback, DefaultLookback); err != nil {
+	if s.lookback, err = collectors.ParseDuration(s.Lookback, DefaultLookback); err != nil {
 		return at(".lookback", "%v", err)
 	}
-	if s.fullRefresh, err = duration(s.FullRefresh, DefaultFullRefresh); err != nil {
+	if s.fullRefresh, err = collectors.ParseDuration(s.FullRefresh, DefaultFullRefresh); err != nil {
 		return at(".full_refresh", "%v", err)
 	}
 	return nil
@@ -399,12 +386,12 @@ func Measure(runs []*Run, from, to time.Time) []kpi.Measurement {
 			out = append(out, kpi.Measurement{Name: "ci_success_ratio", Value: float64(a.ok) / float64(a.counted), Labels: ls})
 		}
 		if len(a.durations) > 0 {
-			out = append(out, kpi.Measurement{Name: "ci_run_duration_seconds", Value: Median(a.durations), Labels: with("median")},
-				kpi.Measurement{Name: "ci_run_duration_seconds", Value: P95(a.durations), Labels: with("p95")})
+			out = append(out, kpi.Measurement{Name: "ci_run_duration_seconds", Value: collectors.Median(a.durations), Labels: with("median")},
+				kpi.Measurement{Name: "ci_run_duration_seconds", Value: collectors.P95(a.durations), Labels: with("p95")})
 		}
 		if len(a.recovery) > 0 {
-			out = append(out, kpi.Measurement{Name: "ci_recovery_seconds", Value: mean(a.recovery), Labels: with("mean")},
-				kpi.Measurement{Name: "ci_recovery_seconds", Value: Median(a.recovery), Labels: with("median")})
+			out = append(out, kpi.Measurement{Name: "ci_recovery_seconds", Value: collectors.Mean(a.recovery), Labels: with("mean")},
+				kpi.Measurement{Name: "ci_recovery_seconds", Value: collectors.Median(a.recovery), Labels: with("median")})
 		}
 	}
 	emit(pooled, "")
@@ -417,34 +404,6 @@ func Measure(runs []*Run, from, to time.Time) []kpi.Measurement {
 		emit(per[wf], wf)
 	}
 	return out
-}
-
-func mean(xs []float64) float64 {
-	var s float64
-	for _, x := range xs {
-		s += x
-	}
-	return s / float64(len(xs))
-}
-
-// Median is the middle value; for an even count the mean of the two middle
-// values.
-func Median(xs []float64) float64 {
-	s := append([]float64(nil), xs...)
-	sort.Float64s(s)
-	n := len(s)
-	if n%2 == 1 {
-		return s[n/2]
-	}
-	return (s[n/2-1] + s[n/2]) / 2
-}
-
-// P95 is the nearest-rank 95th percentile: the value at rank ⌈0.95 n⌉.
-func P95(xs []float64) float64 {
-	s := append([]float64(nil), xs...)
-	sort.Float64s(s)
-	rank := int(math.Ceil(0.95 * float64(len(s))))
-	return s[max(rank, 1)-1]
 }
 
 const dataFile = "actions.json.gz"

@@ -9,7 +9,7 @@ import (
 
 	"github.com/bakhmach-hub/kpi_exporter/collectors"
 	"github.com/bakhmach-hub/kpi_exporter/collectors/githubapi"
-	"github.com/bakhmach-hub/kpi_exporter/examples"
+	"github.com/bakhmach-hub/kpi_exporter/internal/bindingtest"
 	"github.com/bakhmach-hub/kpi_exporter/internal/fakegithub"
 	"github.com/bakhmach-hub/kpi_exporter/internal/ghschema"
 	"github.com/bakhmach-hub/kpi_exporter/kpi"
@@ -199,15 +199,15 @@ func TestWorkflowFilter(t *testing.T) {
 
 func TestP95AndMedian(t *testing.T) {
 	xs := []float64{5, 1, 4, 2, 3}
-	if Median(xs) != 3 || P95(xs) != 5 || Median([]float64{1, 2, 3, 4}) != 2.5 || P95([]float64{7}) != 7 {
+	if collectors.Median(xs) != 3 || collectors.P95(xs) != 5 || collectors.Median([]float64{1, 2, 3, 4}) != 2.5 || collectors.P95([]float64{7}) != 7 {
 		t.Error("statistics")
 	}
 	var hundred []float64
 	for i := 1; i <= 100; i++ {
 		hundred = append(hundred, float64(i))
 	}
-	if P95(hundred) != 95 || Median(hundred) != 50.5 {
-		t.Errorf("p95 %v median %v", P95(hundred), Median(hundred))
+	if collectors.P95(hundred) != 95 || collectors.Median(hundred) != 50.5 {
+		t.Errorf("p95 %v median %v", collectors.P95(hundred), collectors.Median(hundred))
 	}
 }
 
@@ -237,33 +237,12 @@ func TestListingCapSplitsTheRange(t *testing.T) {
 }
 
 func TestDefaultCatalogueBindings(t *testing.T) {
-	cat, err := kpi.Parse("kpis.yaml", examples.Catalogue, kpi.ParseOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	f := startFake(t)
 	dataset(f)
 	ms, err := newTestCollector(t, f, nil).Collect(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := 0
-	for _, k := range cat.KPIs {
-		if src, _ := cat.Source(k.Source.Source); src.Type != Type {
-			continue
-		}
-		n++
-		found := 0
-		for _, m := range ms {
-			if m.Name == k.Source.Measurement && m.Labels.Matches(k.Source.Labels) {
-				found++
-			}
-		}
-		if found != 1 {
-			t.Errorf("KPI %s binds %s: %d series match, want exactly 1", k.ID, k.Source, found)
-		}
-	}
-	if n != 5 {
-		t.Errorf("%d KPIs bound to actions sources, want 5 (build success, MTTR, training time, retraining success, failed jobs recovery)", n)
-	}
+	// Build success, MTTR, training time, retraining success, failed jobs recovery.
+	bindingtest.Check(t, Type, ms, 5)
 }

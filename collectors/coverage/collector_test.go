@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/bakhmach-hub/kpi_exporter/collectors"
-	"github.com/bakhmach-hub/kpi_exporter/examples"
+	"github.com/bakhmach-hub/kpi_exporter/internal/bindingtest"
 	"github.com/bakhmach-hub/kpi_exporter/internal/fakegithub"
 	"github.com/bakhmach-hub/kpi_exporter/internal/ghschema"
 	"github.com/bakhmach-hub/kpi_exporter/kpi"
@@ -214,10 +214,6 @@ func TestArtifactInput(t *testing.T) {
 }
 
 func TestDefaultCatalogueBindings(t *testing.T) {
-	cat, err := kpi.Parse("kpis.yaml", examples.Catalogue, kpi.ParseOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "c.info"), []byte("SF:a.c\nDA:1,1\nend_of_record\n"), 0o644)
 	c, err := newFromYAML(t, dir, "      reports:\n        - name: main\n          inputs: [{path: c.info}]\n")
@@ -228,23 +224,5 @@ func TestDefaultCatalogueBindings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := 0
-	for _, k := range cat.KPIs {
-		if src, _ := cat.Source(k.Source.Source); src.Type != Type {
-			continue
-		}
-		n++
-		found := 0
-		for _, m := range ms {
-			if m.Name == k.Source.Measurement && m.Labels.Matches(k.Source.Labels) {
-				found++
-			}
-		}
-		if found != 1 {
-			t.Errorf("KPI %s binds %s: %d series match, want exactly 1", k.ID, k.Source, found)
-		}
-	}
-	if n != 2 {
-		t.Errorf("%d KPIs bound to coverage, want 2 (both Test Coverage lines)", n)
-	}
+	bindingtest.Check(t, Type, ms, 2) // both Test Coverage lines
 }

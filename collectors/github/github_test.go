@@ -14,7 +14,7 @@ import (
 
 	"github.com/bakhmach-hub/kpi_exporter/collectors"
 	"github.com/bakhmach-hub/kpi_exporter/collectors/githubapi"
-	"github.com/bakhmach-hub/kpi_exporter/examples"
+	"github.com/bakhmach-hub/kpi_exporter/internal/bindingtest"
 	"github.com/bakhmach-hub/kpi_exporter/internal/fakegithub"
 	"github.com/bakhmach-hub/kpi_exporter/internal/ghschema"
 	"github.com/bakhmach-hub/kpi_exporter/kpi"
@@ -382,39 +382,16 @@ func TestQueriesAreValidAgainstGitHubSchema(t *testing.T) {
 
 var _ = githubv4.String("")
 
-// TestDefaultCatalogueBindings checks that every KPI of the embedded
-// catalogue bound to the github source names a series this source reports.
+// TestDefaultCatalogueBindings: the embedded catalogue's GitHub KPIs name
+// series this source reports.
 func TestDefaultCatalogueBindings(t *testing.T) {
-	cat, err := kpi.Parse("kpis.yaml", examples.Catalogue, kpi.ParseOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	f := startFake(t)
 	dataset(f)
 	ms, err := newTestCollector(t, f, settingsFor(f), t.TempDir()).Collect(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := 0
-	for _, k := range cat.KPIs {
-		src, _ := cat.Source(k.Source.Source)
-		if src.Type != Type {
-			continue
-		}
-		n++
-		found := 0
-		for _, m := range ms {
-			if m.Name == k.Source.Measurement && m.Labels.Matches(k.Source.Labels) {
-				found++
-			}
-		}
-		if found != 1 {
-			t.Errorf("KPI %s binds %s: %d series match, want exactly 1", k.ID, k.Source, found)
-		}
-	}
-	if n < 15 {
-		t.Errorf("only %d KPIs bound to github", n)
-	}
+	bindingtest.Check(t, Type, ms, 15)
 }
 
 func TestSettingsValidation(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bakhmach-hub/kpi_exporter/collectors"
 	"github.com/bakhmach-hub/kpi_exporter/kpi"
 )
 
@@ -120,9 +121,9 @@ func (m *measurer) measure(d *Data) []kpi.Measurement {
 			return
 		}
 		for _, st := range which {
-			v := mean(xs)
+			v := collectors.Mean(xs)
 			if st == "median" {
-				v = median(xs)
+				v = collectors.Median(xs)
 			}
 			add(name, v, append([]string{"stat", st}, labels...)...)
 		}
@@ -292,24 +293,4 @@ func (m *measurer) measure(d *Data) []kpi.Measurement {
 		}
 	}
 	return out
-}
-
-func mean(xs []float64) float64 {
-	var s float64
-	for _, x := range xs {
-		s += x
-	}
-	return s / float64(len(xs))
-}
-
-// median is the middle value; for an even count, the mean of the two
-// middle values.
-func median(xs []float64) float64 {
-	s := append([]float64(nil), xs...)
-	sort.Float64s(s)
-	n := len(s)
-	if n%2 == 1 {
-		return s[n/2]
-	}
-	return (s[n/2-1] + s[n/2]) / 2
 }

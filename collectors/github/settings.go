@@ -10,8 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/prometheus/common/model"
-
+	"github.com/bakhmach-hub/kpi_exporter/collectors"
 	"github.com/bakhmach-hub/kpi_exporter/collectors/githubapi"
 	"github.com/bakhmach-hub/kpi_exporter/kpi"
 )
@@ -80,10 +79,10 @@ func (s *Settings) validate(src kpi.Source) error {
 		}
 	}
 	var err error
-	if s.window, err = duration(s.Window, DefaultWindow); err != nil {
+	if s.window, err = collectors.ParseDuration(s.Window, DefaultWindow); err != nil {
 		return at(".window", "%v", err)
 	}
-	if s.fullResync, err = duration(s.FullResync, DefaultFullResync); err != nil {
+	if s.fullResync, err = collectors.ParseDuration(s.FullResync, DefaultFullResync); err != nil {
 		return at(".full_resync", "%v", err)
 	}
 	if s.BugLabels == nil {
@@ -104,17 +103,6 @@ func (s *Settings) validate(src kpi.Source) error {
 		}
 	}
 	return nil
-}
-
-func duration(s string, def time.Duration) (time.Duration, error) {
-	if s == "" {
-		return def, nil
-	}
-	d, err := model.ParseDuration(s)
-	if err != nil || d <= 0 {
-		return 0, fmt.Errorf("must be a positive duration (such as 7d or 720h), not %q", s)
-	}
-	return time.Duration(d), nil
 }
 
 // validGlob checks a doc glob: path.Match syntax per segment, plus "**".

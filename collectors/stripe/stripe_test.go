@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/bakhmach-hub/kpi_exporter/collectors"
-	"github.com/bakhmach-hub/kpi_exporter/examples"
+	"github.com/bakhmach-hub/kpi_exporter/internal/bindingtest"
 	"github.com/bakhmach-hub/kpi_exporter/kpi"
 )
 
@@ -246,10 +246,6 @@ func TestMovementsOverSimulatedDays(t *testing.T) {
 // the stripe source names exactly one series this source reports once a
 // month of snapshots exists.
 func TestDefaultCatalogueBindings(t *testing.T) {
-	cat, err := kpi.Parse("kpis.yaml", examples.Catalogue, kpi.ParseOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	f, c, now := setup(t, DiscountsAll)
 	if _, err := c.Collect(context.Background()); err != nil {
 		t.Fatal(err)
@@ -263,25 +259,7 @@ func TestDefaultCatalogueBindings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := 0
-	for _, k := range cat.KPIs {
-		if src, _ := cat.Source(k.Source.Source); src.Type != Type {
-			continue
-		}
-		n++
-		found := 0
-		for _, m := range ms {
-			if m.Name == k.Source.Measurement && m.Labels.Matches(k.Source.Labels) {
-				found++
-			}
-		}
-		if found != 1 {
-			t.Errorf("KPI %s binds %s: %d series match, want exactly 1", k.ID, k.Source, found)
-		}
-	}
-	if n < 8 {
-		t.Errorf("%d KPIs bound to stripe", n)
-	}
+	bindingtest.Check(t, Type, ms, 8)
 }
 
 func TestErrorsNameStripesMessage(t *testing.T) {
