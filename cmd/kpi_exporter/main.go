@@ -37,6 +37,7 @@ import (
 	"github.com/bakhmach-hub/kpi_exporter/exporter"
 	"github.com/bakhmach-hub/kpi_exporter/grafana"
 	"github.com/bakhmach-hub/kpi_exporter/kpi"
+	"github.com/bakhmach-hub/kpi_exporter/report"
 	"github.com/bakhmach-hub/kpi_exporter/store"
 
 	// Source types: each registers itself.
@@ -99,6 +100,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	dashOut := dashCmd.Flag("out", "Directory to write the dashboards into.").Required().String()
 	rulesJob := rulesCmd.Flag("job-selector", "Label matchers selecting the exporter's targets, for KpiExporterDown.").Default(`job=~".*kpi.*"`).String()
 	rulesFormat := rulesCmd.Flag("format", "rulefile (for rule_files) or prometheusrule (a Prometheus Operator PrometheusRule).").Default("rulefile").Enum("rulefile", "prometheusrule")
+	reportCmd := a.Command("report", "Print the scorecard of a week, month or quarter from the stored history (the Weekly Review and Monthly Business Review).")
+	reportPeriod := reportCmd.Flag("period", "Length of the period: week (ISO, Monday to Sunday), month or quarter (three months from the plan start).").Default("week").Enum("week", "month", "quarter")
+	reportAt := reportCmd.Flag("at", "A day (2006-01-02) or RFC 3339 time inside the period to report; default the last complete period.").String()
+	reportFormat := reportCmd.Flag("format", "Output format: markdown or html.").Default("markdown").Enum("markdown", "html")
 	rulesLabels := rulesCmd.Flag("label", "A label of the PrometheusRule (repeatable), e.g. release=prometheus.").StringMap()
 
 	cmd, err := a.Parse(args)
@@ -125,6 +130,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return generateDashboards(*config, *dashOut, stdout, stderr)
 	case rulesCmd.FullCommand():
 		return generateRules(*config, *rulesOut, *rulesJob, *rulesFormat, *rulesLabels, stdout, stderr)
+	case reportCmd.FullCommand():
+		return printReport(*config, *stateDir, report.Period(*reportPeriod), *reportAt, *reportFormat, time.Now(), stdout, stderr)
 	case serveCmd.FullCommand():
 		return serve(*config, *stateDir, s.StateSaveInterval, webFlags, logger)
 	}
@@ -398,6 +405,47 @@ func generateRules(config, out, job, format string, labels map[string]string, st
 		return 0
 	}
 	if err := os.WriteFile(out, b, 0o644); err != nil {
+		fmt.Fprintln(stderr, "kpi_exporter:", err)
+		return 1
+	}
+	return 0
+}
+
+// printReport prints the report of a period from the history in the state
+// directory, which it only reads.
+func printReport(config, stateDir string, period report.Period, at, format string, now time.Time, stdout, stderr io.Writer) int {
+	if stateDir == "" {
+		fmt.Fprintln(stderr, "kpi_exporter: report reads the KPI history in the state directory: set --state-dir or KPI_STATE_DIR")
+		return 2
+	}
+	l, err := app.Load(config, "", zap.NewNop())
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	var span report.Span
+	if at == "" {
+		span, err = report.LastComplete(l.Catalogue, period, now)
+	} else {
+		t, perr := time.Parse(time.DateOnly, at)
+		if perr != nil {
+			if t, perr = time.Parse(time.RFC3339, at); perr != nil {
+				fmt.Fprintf(stderr, "kpi_exporter: --at %q: want a day (2006-01-02) or an RFC 3339 time\n", at)
+				return 2
+			}
+		}
+		span, err = report.SpanOf(l.Catalogue, period, t)
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "kpi_exporter:", err)
+		return 2
+	}
+	st, err := store.Load(stateDir)
+	if err != nil {
+		fmt.Fprintln(stderr, "kpi_exporter:", err)
+		return 1
+	}
+	if err := report.Render(stdout, report.Build(l.Catalogue, st.Inputs().History, span), format); err != nil {
 		fmt.Fprintln(stderr, "kpi_exporter:", err)
 		return 1
 	}

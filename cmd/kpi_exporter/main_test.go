@@ -417,6 +417,60 @@ func TestOnceFailOnRed(t *testing.T) {
 	}
 }
 
+// TestReportCommand prints the month report from a state directory the
+// daemon's store wrote, and checks that the state is only read.
+func TestReportCommand(t *testing.T) {
+	dir := t.TempDir()
+	cat := filepath.Join(dir, "kpis.yaml")
+	writeFile(t, cat, restartCatalogue)
+	stateDir := filepath.Join(dir, "state")
+	st, err := store.Open(stateDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []struct {
+		at string
+		v  float64
+	}{{"2026-09-20T10:00:00Z", 40}, {"2026-10-02T10:00:00Z", 30}, {"2026-10-30T10:00:00Z", 45}, {"2026-11-02T10:00:00Z", 10}} {
+		at, _ := time.Parse(time.RFC3339, p.at)
+		st.Record("nps", kpi.Point{T: at, V: p.v})
+	}
+	if err := st.Save(); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.ReadFile(filepath.Join(stateDir, store.FileName))
+
+	var out, errOut bytes.Buffer
+	args := []string{"report", "--config", cat, "--state-dir", stateDir, "--period", "month", "--at", "2026-10-15"}
+	if code := run(args, &out, &errOut); code != 0 {
+		t.Fatalf("report exited %d: %s", code, errOut.String())
+	}
+	// October's last value 45 against 50 is 90 %: green; +5 on September's 40.
+	for _, want := range []string{"# Monthly business review: October 2026", "**Summary:** 1 green · 0 yellow · 0 red · 0 unknown",
+		"## Workflow", "| Net Promoter Score | 45 | 50 | 90% | green | +5 (+12.5%), better |"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, out.String())
+		}
+	}
+	out.Reset()
+	if code := run(append(args, "--format", "html"), &out, &errOut); code != 0 || !strings.Contains(out.String(), "<td>Net Promoter Score</td><td class=\"n\">45</td>") {
+		t.Errorf("html report (exit %d):\n%s", code, out.String())
+	}
+	if after, _ := os.ReadFile(filepath.Join(stateDir, store.FileName)); !bytes.Equal(before, after) {
+		t.Error("report changed the state file")
+	}
+	for _, bad := range [][]string{
+		{"report", "--config", cat, "--state-dir", ""},
+		{"report", "--config", cat, "--state-dir", stateDir, "--at", "last tuesday"},
+		{"report", "--config", cat, "--state-dir", stateDir, "--period", "fortnight"},
+	} {
+		errOut.Reset()
+		if code := run(bad, &out, &errOut); code != 2 || errOut.Len() == 0 {
+			t.Errorf("%v exited %d: %s", bad, code, errOut.String())
+		}
+	}
+}
+
 // TestWebConfigBasicAuth checks that the exporter-toolkit web config puts
 // basic auth in front of every endpoint.
 func TestWebConfigBasicAuth(t *testing.T) {
