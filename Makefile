@@ -41,10 +41,11 @@ $(BIN)/schema.graphql:
 	./scripts/fetch-schema.sh $@
 
 # Debian packages the tests need: gcc (the race detector, and the C program
-# whose coverage lcov captures) and lcov.
+# whose coverage lcov captures), lcov, and Chromium for the browser test.
 deps:
 	./scripts/ensure-deb.sh gcc gcc
 	./scripts/ensure-deb.sh lcov lcov
+	./scripts/ensure-deb.sh chromium chromium
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -56,8 +57,9 @@ vet:
 
 unit: tools deps
 	PROMTOOL=$(PROMTOOL) PROMETHEUS=$(PROMETHEUS) STRIPE_MOCK=$(STRIPE_MOCK) KPI_GITHUB_SCHEMA=$(SCHEMA) $(GO) test -race -count=1 ./...
-	# The deployment, PromQL and end-to-end tests (real Prometheus) in the tools module.
-	cd tools && PROMETHEUS=$(PROMETHEUS) $(GO) test -count=1 ./...
+	# The deployment, PromQL, end-to-end (real Prometheus) and browser (headless
+	# Chromium) tests in the tools module.
+	cd tools && PROMETHEUS=$(PROMETHEUS) CHROMIUM=$$(command -v chromium) $(GO) test -count=1 ./...
 
 # Every parser of outside input is fuzzed for FUZZTIME each.
 fuzz:

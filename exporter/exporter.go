@@ -13,12 +13,17 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/version"
+
+	"github.com/bakhmach-hub/kpi_exporter/kpi"
 )
 
 // Options configures an Exporter. The zero value works.
 type Options struct {
 	// Reload, when set, is called by POST /-/reload.
 	Reload func(context.Context) error
+	// History, when set, returns a KPI's stored history (oldest first) for
+	// its detail page and API.
+	History func(id string) []kpi.Point
 	// ErrorLog receives errors of the metrics handler.
 	ErrorLog promhttp.Logger
 }
@@ -138,7 +143,10 @@ func (e *Exporter) Handler() http.Handler {
 		w.Write([]byte("Ready.\n"))
 	})
 	mux.HandleFunc("POST /-/reload", e.handleReload)
-	mux.HandleFunc("GET /{$}", e.handleLanding)
+	mux.HandleFunc("GET /{$}", e.handleStatus)
+	mux.HandleFunc("GET /kpi/{id}", e.handleKPIPage)
+	mux.HandleFunc("GET /api/v1/kpis", e.handleKPIs)
+	mux.HandleFunc("GET /api/v1/kpis/{id}", e.handleKPI)
 	return mux
 }
 

@@ -217,7 +217,7 @@ func TestHandlers(t *testing.T) {
 	}
 
 	_, page := get("/")
-	for _, want := range []string{"green 0", "yellow 2", "red 1", "unknown 1", "<td>manual</td>", "disabled", `href="metrics"`} {
+	for _, want := range []string{"0 green", "2 yellow", "1 red", "1 unknown", "<td>manual</td>", "disabled", `href="metrics"`} {
 		if !strings.Contains(page, want) {
 			t.Errorf("landing page lacks %q", want)
 		}

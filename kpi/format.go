@@ -67,3 +67,19 @@ func trimFloat(v float64, prec int) string {
 	}
 	return s
 }
+
+// DomainTitle renders a domain's snake_case name for people:
+// "production_service" reads "Production service", and two-letter words are
+// taken for acronyms ("ml_pipeline" reads "ML pipeline").
+func DomainTitle(name string) string {
+	words := strings.Split(name, "_")
+	for i, w := range words {
+		switch {
+		case len(w) == 2:
+			words[i] = strings.ToUpper(w)
+		case i == 0 && w != "":
+			words[i] = strings.ToUpper(w[:1]) + w[1:]
+		}
+	}
+	return strings.Join(words, " ")
+}

@@ -97,21 +97,8 @@ func (r Row) FormatChange() string {
 	return s
 }
 
-// Title is the domain's name for people: "production_service" reads
-// "Production service", and two-letter words are taken for acronyms
-// ("ml_pipeline" reads "ML pipeline").
-func (d Domain) Title() string {
-	words := strings.Split(d.Name, "_")
-	for i, w := range words {
-		switch {
-		case len(w) == 2:
-			words[i] = strings.ToUpper(w)
-		case i == 0 && w != "":
-			words[i] = strings.ToUpper(w[:1]) + w[1:]
-		}
-	}
-	return strings.Join(words, " ")
-}
+// Title is the domain's name for people (see kpi.DomainTitle).
+func (d Domain) Title() string { return kpi.DomainTitle(d.Name) }
 
 // Markdown writes the report as a Markdown document.
 func Markdown(w io.Writer, rep Report) error {

@@ -218,6 +218,15 @@ func (s *Store) Inputs() kpi.Inputs {
 	return in
 }
 
+// History returns a KPI's history, oldest first. The slice is never
+// modified in place, so it may be kept.
+func (s *Store) History(id string) []kpi.Point {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	h := s.history[id]
+	return h[:len(h):len(h)]
+}
+
 // Dirty reports whether anything changed since the last Save.
 func (s *Store) Dirty() bool {
 	s.mu.Lock()

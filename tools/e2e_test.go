@@ -62,6 +62,37 @@ func prometheusBinary(t *testing.T) string {
 	return p
 }
 
+// buildExporter builds the daemon into dir.
+func buildExporter(t *testing.T, dir string) string {
+	t.Helper()
+	bin := filepath.Join(dir, "kpi_exporter")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/kpi_exporter")
+	build.Dir = ".."
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building kpi_exporter: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// waitReady waits until the daemon at addr answers /-/ready with 200.
+func waitReady(t *testing.T, addr string, logs *logBuf) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.Get("http://" + addr + "/-/ready")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("kpi_exporter not ready after 20s:\n%s", logs)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 type promResult struct {
 	Status string `json:"status"`
 	Data   struct {
@@ -109,12 +140,7 @@ kpis:
 // generated dashboards gets data.
 func TestEndToEndWithPrometheus(t *testing.T) {
 	dir := t.TempDir()
-	exporterBin := filepath.Join(dir, "kpi_exporter")
-	build := exec.Command("go", "build", "-o", exporterBin, "./cmd/kpi_exporter")
-	build.Dir = ".."
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building kpi_exporter: %v\n%s", err, out)
-	}
+	exporterBin := buildExporter(t, dir)
 	write := func(name, s string) {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(s), 0o644); err != nil {
 			t.Fatal(err)

@@ -279,7 +279,14 @@ func printScorecard(w io.Writer, sc kpi.Scorecard) {
 func serve(config, stateDir string, saveInterval time.Duration, webFlags *web.FlagConfig, logger *zap.Logger) int {
 	logger.Info("starting kpi_exporter", zap.String("version", version.Info()), zap.String("build_context", version.BuildContext()))
 	var running atomic.Pointer[app.App]
+	var state atomic.Pointer[store.Store]
 	exp := exporter.New(exporter.Options{
+		History: func(id string) []kpi.Point {
+			if st := state.Load(); st != nil {
+				return st.History(id)
+			}
+			return nil
+		},
 		ErrorLog: zap.NewStdLog(logger.With(zap.String("component", "metrics"))),
 		Reload: func(ctx context.Context) error {
 			a := running.Load()
@@ -307,6 +314,7 @@ func serve(config, stateDir string, saveInterval time.Duration, webFlags *web.Fl
 		logger.Error("cannot open the state directory", zap.Error(err))
 		return 1
 	}
+	state.Store(st)
 	a, err := app.New(app.Config{CatalogueFile: config, Store: st, Exporter: exp, Logger: logger, SaveInterval: saveInterval})
 	if err != nil {
 		logger.Error("cannot load the catalogue", zap.Error(err))
