@@ -39,6 +39,9 @@ const (
 type Loaded struct {
 	Catalogue *kpi.Catalogue
 	Jobs      []collectors.Job
+	// Passive holds the enabled sources whose values are pushed, not
+	// polled, by name; they have no job.
+	Passive map[string]collectors.Passive
 }
 
 // Load reads and validates a catalogue (the embedded default when path is
@@ -77,7 +80,7 @@ func LoadWith(path, stateDir string, logger *zap.Logger, o LoadOptions) (*Loaded
 	if err != nil {
 		return nil, err
 	}
-	l := &Loaded{Catalogue: c}
+	l := &Loaded{Catalogue: c, Passive: map[string]collectors.Passive{}}
 	var errs []error
 	for _, src := range c.Sources {
 		if !src.Enabled {
@@ -98,6 +101,10 @@ func LoadWith(path, stateDir string, logger *zap.Logger, o LoadOptions) (*Loaded
 		col, err := collectors.New(src, env)
 		if err != nil {
 			errs = append(errs, err)
+			continue
+		}
+		if p, ok := col.(collectors.Passive); ok {
+			l.Passive[src.Name] = p
 			continue
 		}
 		l.Jobs = append(l.Jobs, collectors.Job{Source: src, Collector: col})
@@ -198,6 +205,7 @@ type App struct {
 
 	results  chan collectors.Result
 	reloads  chan chan error
+	pushes   chan pushRequest
 	stopping chan struct{}
 
 	// Owned by the loop goroutine.
@@ -216,7 +224,7 @@ func New(cfg Config) (*App, error) {
 		cfg.SaveInterval = DefaultSaveInterval
 	}
 	a := &App{cfg: cfg, log: cfg.Logger, results: make(chan collectors.Result, 64), reloads: make(chan chan error),
-		stopping: make(chan struct{})}
+		pushes: make(chan pushRequest), stopping: make(chan struct{})}
 	l, err := LoadWith(cfg.CatalogueFile, cfg.Store.Dir(), cfg.Logger, LoadOptions{Latest: a.latest})
 	if err != nil {
 		cfg.Exporter.SetReloadResult(false, time.Now())
@@ -273,6 +281,8 @@ func (a *App) Run(ctx context.Context) error {
 			a.publish(time.Now())
 		case reply := <-a.reloads:
 			reply <- a.reload()
+		case req := <-a.pushes:
+			a.pushBatch(req)
 		case now := <-eval.C:
 			a.publish(now)
 		case <-save.C:

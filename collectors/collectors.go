@@ -65,6 +65,14 @@ type Dependent interface {
 	DependsOn() []string
 }
 
+// Passive is implemented by sources whose values are pushed to the daemon
+// (POST /api/v1/values) instead of polled: the scheduler never runs them.
+type Passive interface {
+	// Measurements lists the measurement names the source accepts besides
+	// those its KPIs are bound to.
+	Measurements() []string
+}
+
 // Factory builds a collector from a source's declaration, decoding and
 // validating its settings. Its errors name the place in the catalogue.
 type Factory func(src kpi.Source, env Env) (Collector, error)

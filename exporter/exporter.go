@@ -24,6 +24,12 @@ type Options struct {
 	// History, when set, returns a KPI's stored history (oldest first) for
 	// its detail page and API.
 	History func(id string) []kpi.Point
+	// PushTokens are the bearer tokens the push API accepts; without any
+	// the push API is disabled (404).
+	PushTokens []string
+	// Push applies the values of an accepted push request; an error that is
+	// a *PushError is the rejection returned to the client.
+	Push func(context.Context, []PushValue) error
 	// ErrorLog receives errors of the metrics handler.
 	ErrorLog promhttp.Logger
 }
@@ -40,6 +46,7 @@ type Exporter struct {
 	reloadOK         prometheus.Gauge
 	reloadOKTime     prometheus.Gauge
 	snapshotDuration prometheus.Gauge
+	pushMetrics      *pushMetrics
 }
 
 // New returns an exporter serving an empty snapshot until one is published.
@@ -68,6 +75,9 @@ func New(opts Options) *Exporter {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		buildInfo, e.reloadOK, e.reloadOKTime, e.snapshotDuration,
 	)
+	if len(opts.PushTokens) > 0 {
+		e.pushMetrics = newPushMetrics(e.reg)
+	}
 	e.snap.Store(&Snapshot{})
 	return e
 }
@@ -147,6 +157,9 @@ func (e *Exporter) Handler() http.Handler {
 	mux.HandleFunc("GET /kpi/{id}", e.handleKPIPage)
 	mux.HandleFunc("GET /api/v1/kpis", e.handleKPIs)
 	mux.HandleFunc("GET /api/v1/kpis/{id}", e.handleKPI)
+	if e.pushMetrics != nil {
+		mux.HandleFunc("POST /api/v1/values", e.handlePush)
+	}
 	return mux
 }
 

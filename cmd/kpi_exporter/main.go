@@ -48,6 +48,7 @@ import (
 	_ "github.com/bakhmach-hub/kpi_exporter/collectors/github"
 	_ "github.com/bakhmach-hub/kpi_exporter/collectors/githubbilling"
 	_ "github.com/bakhmach-hub/kpi_exporter/collectors/promql"
+	_ "github.com/bakhmach-hub/kpi_exporter/collectors/push"
 	_ "github.com/bakhmach-hub/kpi_exporter/collectors/stripe"
 )
 
@@ -61,6 +62,8 @@ type Settings struct {
 	LogFormat     string `envconfig:"LOG_FORMAT" default:"json"`
 	// StateSaveInterval bounds how often the state file is written.
 	StateSaveInterval time.Duration `envconfig:"STATE_SAVE_INTERVAL" default:"5s"`
+	// PushTokensFile holds the push API's bearer tokens; unset disables it.
+	PushTokensFile string `envconfig:"PUSH_TOKENS_FILE"`
 }
 
 func main() {
@@ -89,6 +92,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	webFlags := kingpinflag.AddFlags(a, s.ListenAddress)
 
 	serveCmd := a.Command("serve", "Serve /metrics and the status page (the default).").Default()
+	pushTokens := serveCmd.Flag("push.tokens-file", "File of bearer tokens (one per line) for the push API POST /api/v1/values; unset disables it. Env: KPI_PUSH_TOKENS_FILE.").Default(s.PushTokensFile).String()
 	checkCmd := a.Command("check", "Validate the catalogue (and the web config file, if set) and exit non-zero on any error.")
 	onceCmd := a.Command("once", "Run every enabled source once and print the scorecard as a table.")
 	failOn := onceCmd.Flag("fail-on", "Exit 1 when a KPI is in this zone or worse: red or yellow (for CI gates).").Default("").Enum("", "red", "yellow")
@@ -133,7 +137,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case reportCmd.FullCommand():
 		return printReport(*config, *stateDir, report.Period(*reportPeriod), *reportAt, *reportFormat, time.Now(), stdout, stderr)
 	case serveCmd.FullCommand():
-		return serve(*config, *stateDir, s.StateSaveInterval, webFlags, logger)
+		return serve(*config, *stateDir, *pushTokens, s.StateSaveInterval, webFlags, logger)
 	}
 	return 2
 }
@@ -276,11 +280,28 @@ func printScorecard(w io.Writer, sc kpi.Scorecard) {
 		len(results), counts[kpi.Green], counts[kpi.Yellow], counts[kpi.Red], counts[kpi.Unknown])
 }
 
-func serve(config, stateDir string, saveInterval time.Duration, webFlags *web.FlagConfig, logger *zap.Logger) int {
+func serve(config, stateDir, pushTokensFile string, saveInterval time.Duration, webFlags *web.FlagConfig, logger *zap.Logger) int {
 	logger.Info("starting kpi_exporter", zap.String("version", version.Info()), zap.String("build_context", version.BuildContext()))
+	var tokens []string
+	if pushTokensFile != "" {
+		var err error
+		if tokens, err = readTokens(pushTokensFile); err != nil {
+			logger.Error("push API", zap.Error(err))
+			return 1
+		}
+		logger.Info("push API enabled", zap.Int("tokens", len(tokens)))
+	}
 	var running atomic.Pointer[app.App]
 	var state atomic.Pointer[store.Store]
 	exp := exporter.New(exporter.Options{
+		PushTokens: tokens,
+		Push: func(ctx context.Context, values []exporter.PushValue) error {
+			a := running.Load()
+			if a == nil {
+				return errors.New("still starting")
+			}
+			return a.Push(ctx, values)
+		},
 		History: func(id string) []kpi.Point {
 			if st := state.Load(); st != nil {
 				return st.History(id)
@@ -364,6 +385,33 @@ loop:
 }
 
 // isTerminal reports whether w is a character device (a terminal).
+// MinTokenLength is the shortest push token accepted.
+const MinTokenLength = 16
+
+// readTokens reads the push API's tokens: one per line, blank lines and
+// lines starting with # ignored. Its errors never quote a token.
+func readTokens(path string) ([]string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("tokens file: %w", err)
+	}
+	var tokens []string
+	for i, line := range strings.Split(string(data), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		if len(line) < MinTokenLength || strings.ContainsAny(line, " \t") {
+			return nil, fmt.Errorf("%s:%d: a token must be at least %d characters without spaces", path, i+1, MinTokenLength)
+		}
+		tokens = append(tokens, line)
+	}
+	if len(tokens) == 0 {
+		return nil, fmt.Errorf("%s: no token (one per line; # starts a comment)", path)
+	}
+	return tokens, nil
+}
+
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	if !ok {
