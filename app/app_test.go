@@ -68,7 +68,7 @@ type fixture struct {
 	stop func()
 }
 
-func start(t *testing.T, cat string) *fixture {
+func start(t testing.TB, cat string) *fixture {
 	t.Helper()
 	dir := t.TempDir()
 	write(t, filepath.Join(dir, "kpis.yaml"), cat)
@@ -92,7 +92,7 @@ func start(t *testing.T, cat string) *fixture {
 	return f
 }
 
-func write(t *testing.T, path, s string) {
+func write(t testing.TB, path, s string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(s), 0o644); err != nil {
 		t.Fatal(err)

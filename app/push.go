@@ -63,10 +63,9 @@ func (a *App) pushBatch(first pushRequest) {
 		}
 		break
 	}
-	now := time.Now()
 	var accepted []pushRequest
 	for _, r := range batch {
-		if err := a.applyPush(r.values, now); err != nil {
+		if err := a.applyPush(r.values, time.Now()); err != nil {
 			r.reply <- err
 			continue
 		}
@@ -127,6 +126,7 @@ func (a *App) applyPush(values []exporter.PushValue, now time.Time) error {
 	}
 	var records []record
 	lastPoint := map[string]time.Time{}
+	implicit := map[string]bool{} // series given a value without a timestamp
 
 	for _, v := range ordered {
 		t := v.Timestamp
@@ -172,18 +172,36 @@ func (a *App) applyPush(values []exporter.PushValue, now time.Time) error {
 		}
 
 		m := series(src)
-		key := seriesKey(name, labels)
-		if old, ok := m[key]; ok && !t.After(old.Time) {
-			return reject(v, ".timestamp", http.StatusUnprocessableEntity, exporter.ReasonTimestamp,
-				"%s is not after the series' latest value at %s", t.UTC().Format(time.RFC3339Nano), old.Time.UTC().Format(time.RFC3339Nano))
-		}
+		key := seriesKey(src+"/"+name, labels)
+		old, exists := m[seriesKey(name, labels)]
+		var last time.Time
 		if k != nil {
-			last, seen := lastPoint[k.ID]
-			if !seen {
+			var seen bool
+			if last, seen = lastPoint[k.ID]; !seen {
 				if h := a.cfg.Store.History(k.ID); len(h) > 0 {
 					last = h[len(h)-1].T
 				}
 			}
+		}
+		if v.Timestamp.IsZero() {
+			// "Now" replaces the current value even when the clock has not
+			// moved past it (requests in the same instant, a clock step back).
+			if implicit[key] {
+				return reject(v, "", http.StatusBadRequest, exporter.ReasonMalformed,
+					"the request already holds a value for this series without a timestamp; give timestamps to send several")
+			}
+			implicit[key] = true
+			for _, floor := range []time.Time{old.Time, last} {
+				if !t.After(floor) {
+					t = floor.Add(time.Microsecond)
+				}
+			}
+		}
+		if exists && !t.After(old.Time) {
+			return reject(v, ".timestamp", http.StatusUnprocessableEntity, exporter.ReasonTimestamp,
+				"%s is not after the series' latest value at %s", t.UTC().Format(time.RFC3339Nano), old.Time.UTC().Format(time.RFC3339Nano))
+		}
+		if k != nil {
 			if !last.IsZero() && !t.After(last) {
 				return reject(v, ".timestamp", http.StatusUnprocessableEntity, exporter.ReasonTimestamp,
 					"%s is older than KPI %q's history, which ends at %s", t.UTC().Format(time.RFC3339Nano), k.ID, last.UTC().Format(time.RFC3339Nano))
@@ -191,21 +209,23 @@ func (a *App) applyPush(values []exporter.PushValue, now time.Time) error {
 			lastPoint[k.ID] = t
 			records = append(records, record{k.ID, kpi.Point{T: t, V: v.Value}})
 		}
-		if _, ok := m[key]; !ok && len(m) >= MaxPushSeries {
+		if !exists && len(m) >= MaxPushSeries {
 			return reject(v, "", http.StatusUnprocessableEntity, exporter.ReasonTooManySeries,
 				"source %q already holds %d series, the most a push source keeps", src, MaxPushSeries)
 		}
-		m[key] = kpi.Measurement{Name: name, Labels: labels, Value: v.Value, Time: t}
+		m[seriesKey(name, labels)] = kpi.Measurement{Name: name, Labels: labels, Value: v.Value, Time: t}
 	}
 
 	for src, m := range working {
-		r := kpi.Reading{At: now, Measurements: make([]kpi.Measurement, 0, len(m))}
-		for _, x := range m {
-			r.Measurements = append(r.Measurements, x)
+		keys := make([]string, 0, len(m))
+		for k := range m {
+			keys = append(keys, k)
 		}
-		sort.Slice(r.Measurements, func(i, j int) bool {
-			return seriesKey(r.Measurements[i].Name, r.Measurements[i].Labels) < seriesKey(r.Measurements[j].Name, r.Measurements[j].Labels)
-		})
+		sort.Strings(keys)
+		r := kpi.Reading{At: now, Measurements: make([]kpi.Measurement, 0, len(m))}
+		for _, k := range keys {
+			r.Measurements = append(r.Measurements, m[k])
+		}
 		a.cfg.Store.SetReading(src, r)
 	}
 	for _, r := range records {

@@ -70,6 +70,7 @@ func TestPushRejections(t *testing.T) {
 		{"measurement of a polled source", []exporter.PushValue{{Measurement: "manual/nps", Value: 1}}, 422, exporter.ReasonPolledSource, "values[0].measurement", `"manual" is polled`},
 		{"measurement the source does not accept", []exporter.PushValue{{Measurement: "survey/nps", Value: 1}}, 422, exporter.ReasonUnknownMeasurement, "values[0].measurement", "accepted: responses, satisfaction"},
 		{"bad label name", []exporter.PushValue{{Measurement: "responses", Value: 1, Labels: map[string]string{"source": "x"}}}, 400, exporter.ReasonMalformed, "values[0].labels.source", "label name"},
+		{"same series twice without timestamps", []exporter.PushValue{{KPI: "headcount", Value: 1}, {Measurement: "hr/headcount", Value: 2}}, 400, exporter.ReasonMalformed, "values[1]", "without a timestamp"},
 		{"same series twice at once", []exporter.PushValue{{KPI: "headcount", Value: 1, Timestamp: now}, {KPI: "headcount", Value: 2, Timestamp: now}}, 422, exporter.ReasonTimestamp, "values[1].timestamp", "not after"},
 	}
 	for _, tt := range tests {

@@ -303,7 +303,7 @@ func TestFormatValue(t *testing.T) {
 		want string
 	}{
 		{UnitRatio, 0.875, "87.5%"}, {UnitRatio, 0.999, "99.9%"}, {UnitRatio, 0.0005, "0.05%"}, {UnitRatio, 1, "100%"},
-		{UnitSeconds, 0.15, "150ms"}, {UnitSeconds, 14400, "4h0m0s"}, {UnitSeconds, 900, "15m0s"}, {UnitSeconds, 2.5, "2.5s"},
+		{UnitSeconds, 0.15, "150ms"}, {UnitSeconds, 14400, "4h"}, {UnitSeconds, 900, "15m"}, {UnitSeconds, 5400, "1h30m"}, {UnitSeconds, 3605, "1h0m5s"}, {UnitSeconds, 90, "1m30s"}, {UnitSeconds, 2.5, "2.5s"},
 		{UnitSeconds, 31557600, "365.2d"},
 		{UnitUSD, 50000, "$50K"}, {UnitUSD, 600000, "$600K"}, {UnitUSD, 1.5e6, "$1.5M"}, {UnitUSD, 0.0005, "$0.0005"}, {UnitUSD, 200, "$200"},
 		{UnitCount, 500, "500"}, {UnitCount, 4.5, "4.5"}, {UnitScore, 7.25, "7.25"}, {UnitPerSecond, 100, "100/s"},

@@ -54,7 +54,15 @@ func formatSeconds(v float64) string {
 	case abs >= 24*3600*365/12*3: // three months and more read better in days
 		return trimFloat(v/86400, 1) + "d"
 	}
-	return time.Duration(math.Round(v) * float64(time.Second)).String()
+	// "4h0m0s" reads "4h", "1h30m0s" reads "1h30m".
+	s := time.Duration(math.Round(v) * float64(time.Second)).String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+		if strings.HasSuffix(s, "h0m") {
+			s = strings.TrimSuffix(s, "0m")
+		}
+	}
+	return s
 }
 
 func trimFloat(v float64, prec int) string {
