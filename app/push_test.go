@@ -155,3 +155,17 @@ func TestPushSeriesBound(t *testing.T) {
 		t.Errorf("%d new series: %+v", len(values), pe)
 	}
 }
+
+// TestPushNowReplaces sends values without timestamps in quick succession:
+// each replaces the last, even within one clock reading.
+func TestPushNowReplaces(t *testing.T) {
+	f := start(t, pushCatalogue)
+	for i := 1; i <= 20; i++ {
+		if err := push(t, f, exporter.PushValue{KPI: "headcount", Value: float64(i)}); err != nil {
+			t.Fatalf("push %d: %v", i, err)
+		}
+	}
+	if r := f.result("headcount"); !r.HasValue || r.Value != 20 {
+		t.Errorf("headcount after 20 pushes: %+v", r)
+	}
+}

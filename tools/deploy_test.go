@@ -202,7 +202,7 @@ func TestHelmTemplate(t *testing.T) {
 		t.Fatal(err)
 	}
 	vals := map[string]any{"serviceMonitor": map[string]any{"enabled": true}, "prometheusRule": map[string]any{"enabled": true},
-		"existingSecret": "kpi-exporter-secrets"}
+		"existingSecret": "kpi-exporter-secrets", "pushTokensSecret": "kpi-exporter-push"}
 	rv, err := chartutil.ToRenderValues(ch, vals, chartutil.ReleaseOptions{Name: "kpi", Namespace: "monitoring", IsInstall: true}, chartutil.DefaultCapabilities)
 	if err != nil {
 		t.Fatal(err)
@@ -230,6 +230,27 @@ func TestHelmTemplate(t *testing.T) {
 	}
 	if from := d.deployments[0].Spec.Template.Spec.Containers[0].EnvFrom; len(from) != 1 || from[0].SecretRef.Name != "kpi-exporter-secrets" {
 		t.Errorf("helm: the secret is not referenced: %+v", from)
+	}
+	c := d.deployments[0].Spec.Template.Spec.Containers[0]
+	pushEnv, pushMount := "", ""
+	for _, e := range c.Env {
+		if e.Name == "KPI_PUSH_TOKENS_FILE" {
+			pushEnv = e.Value
+		}
+	}
+	for _, m := range c.VolumeMounts {
+		if m.Name == "push-tokens" {
+			pushMount = m.MountPath
+		}
+	}
+	var pushSecret string
+	for _, v := range d.deployments[0].Spec.Template.Spec.Volumes {
+		if v.Name == "push-tokens" && v.Secret != nil {
+			pushSecret = v.Secret.SecretName
+		}
+	}
+	if pushEnv != "/run/secrets/kpi-push/tokens" || pushMount != "/run/secrets/kpi-push" || pushSecret != "kpi-exporter-push" {
+		t.Errorf("helm: push tokens env %q mount %q secret %q", pushEnv, pushMount, pushSecret)
 	}
 	var buf bytes.Buffer
 	for _, doc := range docs {
