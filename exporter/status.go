@@ -6,6 +6,7 @@ import (
 	"html/template"
 	"math"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -73,8 +74,8 @@ var statusPage = template.Must(template.New("status").Funcs(pageFuncs).Parse(`<!
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>KPI scorecard · kpi_exporter</title><style>` + pageStyle + `</style></head><body>
 <h1>KPI scorecard</h1>
-<p class="counts" id="counts">{{range .Zones}}<a href="?zone={{.Zone}}" data-zone="{{.Zone}}" data-count="{{.Count}}"><span class="zone {{.Zone}}">{{.Count}} {{.Zone}}</span></a>{{end}}
-<span class="muted">of {{.Total}} KPIs · evaluated {{.At}}</span></p>
+<p class="counts" id="counts">{{range .Zones}}<a href="{{.Link}}" data-zone="{{.Zone}}" data-count="{{.Count}}"><span class="zone {{.Zone}}">{{.Count}} {{.Zone}}</span></a>{{end}}
+<span class="muted">{{.Total}} KPIs shown · evaluated {{.At}}</span></p>
 <p><a href="metrics">Metrics</a> · <a href="api/v1/kpis">JSON API</a> · <a href="-/healthy">Health</a> · <a href="-/ready">Readiness</a> · <span class="muted">kpi_exporter {{.Version}}</span></p>
 <form method="get" action="">
 <label>Dashboard <select name="dashboard"><option value="">all</option>{{range .Dashboards}}<option{{if eq . $.Filter.Dashboard}} selected{{end}}>{{.}}</option>{{end}}</select></label>
@@ -122,6 +123,8 @@ var kpiPage = template.Must(template.New("kpi").Funcs(pageFuncs).Parse(`<!DOCTYP
 type zoneCount struct {
 	Zone  kpi.Zone
 	Count int
+	// Link filters on the zone, keeping the other filters.
+	Link string
 }
 
 type domainRows struct {
@@ -132,10 +135,22 @@ type domainRows struct {
 func (e *Exporter) handleStatus(w http.ResponseWriter, r *http.Request) {
 	snap := e.snap.Load()
 	f := filterOf(r.URL.Query())
-	sc := snap.ScorecardView(f, time.Now())
+	now := time.Now()
+	sc := snap.ScorecardView(f, now)
+	// The header counts every zone under the other filters, so that it
+	// still says how many are red while showing the yellow ones.
+	others := f
+	others.Zone = ""
+	counts := snap.ScorecardView(others, now).Counts
 	zones := make([]zoneCount, 0, len(kpi.Zones))
 	for _, z := range kpi.Zones {
-		zones = append(zones, zoneCount{z, sc.Counts[z]})
+		q := url.Values{}
+		for k, v := range map[string]string{"dashboard": f.Dashboard, "owner": f.Owner, "domain": f.Domain, "zone": string(z)} {
+			if v != "" {
+				q.Set(k, v)
+			}
+		}
+		zones = append(zones, zoneCount{z, counts[z], "?" + q.Encode()})
 	}
 	var domains []domainRows
 	index := map[string]int{}

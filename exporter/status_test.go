@@ -167,6 +167,17 @@ func TestStatusPage(t *testing.T) {
 	if got := strings.Join(rows(t, page), " "); got != "incidents" {
 		t.Errorf("owner filter rows: %s", got)
 	}
+	// Filtered by zone, the header still counts every zone, and its links
+	// keep the other filters.
+	_, page = get(t, srv.URL+"/?zone=red&dashboard=executive")
+	if got := strings.Join(rows(t, page), " "); got != "incidents" || !strings.Contains(page, `data-zone="red" data-count="1"`) ||
+		!strings.Contains(page, `data-zone="yellow" data-count="0"`) || !strings.Contains(page, `href="?dashboard=executive&amp;zone=yellow"`) {
+		t.Errorf("zone and dashboard filter: %s\n%s", got, page)
+	}
+	_, page = get(t, srv.URL+"/?zone=yellow")
+	if got := strings.Join(rows(t, page), " "); got != "nps review_time" || !strings.Contains(page, `data-zone="red" data-count="1"`) {
+		t.Errorf("zone filter keeps the header's counts: %s", got)
+	}
 	_, page = get(t, srv.URL+"/?zone=green")
 	if len(rows(t, page)) != 0 || !strings.Contains(page, "No KPI matches the filter.") {
 		t.Error("an empty filter result")
