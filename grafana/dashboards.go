@@ -118,6 +118,10 @@ func build(uid, title, tag string, ks []*kpi.KPI) ([]byte, error) {
 	if kpiRe == "" {
 		kpiRe = "^$"
 	}
+	// The v1 dashboard schema is what file provisioning loads on every
+	// Grafana in use; the v2 schema the SDK prefers needs Grafana 12 with a
+	// feature flag.
+	//nolint:staticcheck // the v1 builder, deliberately (see above)
 	b := dashboard.NewDashboardBuilder(title).
 		Uid(uid).
 		Tags([]string{"kpi_exporter", tag}).

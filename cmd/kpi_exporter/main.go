@@ -457,7 +457,10 @@ func generateRules(config, out, job, format string, labels map[string]string, st
 		return 1
 	}
 	if out == "-" {
-		stdout.Write(b)
+		if _, err := stdout.Write(b); err != nil {
+			fmt.Fprintln(stderr, "kpi_exporter:", err)
+			return 1
+		}
 		return 0
 	}
 	if err := os.WriteFile(out, b, 0o644); err != nil {

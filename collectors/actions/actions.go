@@ -416,7 +416,9 @@ func (c *Collector) save() {
 	var buf bytes.Buffer
 	zw := gzip.NewWriter(&buf)
 	err := json.NewEncoder(zw).Encode(c.d)
-	zw.Close()
+	if cerr := zw.Close(); err == nil {
+		err = cerr
+	}
 	c.mu.Unlock()
 	if err == nil {
 		err = os.MkdirAll(c.dir, 0o750)

@@ -222,7 +222,7 @@ func TestListingCapSplitsTheRange(t *testing.T) {
 	}
 	f.Update(func() { f.Repos = []*fakegithub.Repo{api} })
 	c := newTestCollector(t, f, nil)
-	c.s.Scope.Repos = []string{"acme/busy"}
+	c.s.Repos = []string{"acme/busy"}
 	ms, err := c.Collect(context.Background())
 	if err != nil {
 		t.Fatal(err)

@@ -38,7 +38,7 @@ func Open(rd io.Reader) (io.Reader, error) {
 		br = bufio.NewReaderSize(zr, 64<<10)
 	}
 	if bom, _ := br.Peek(3); bytes.Equal(bom, []byte{0xef, 0xbb, 0xbf}) {
-		br.Discard(3)
+		_, _ = br.Discard(3) // the three bytes Peek has just buffered
 	}
 	return br, nil
 }

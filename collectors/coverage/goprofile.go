@@ -35,7 +35,7 @@ func ParseGoProfile(name string, rd io.Reader, r *Report) error {
 	}
 	profiles, err := cover.ParseProfilesFromReader(bytes.NewReader(data))
 	if err != nil {
-		return fmt.Errorf("%s:%d: %v", name, badGoLine(data), err)
+		return fmt.Errorf("%s:%d: %w", name, badGoLine(data), err)
 	}
 	for _, p := range profiles {
 		f := r.file(p.FileName)

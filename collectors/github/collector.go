@@ -193,7 +193,9 @@ func (c *Collector) save(force bool) {
 	var buf bytes.Buffer
 	zw := gzip.NewWriter(&buf)
 	err := json.NewEncoder(zw).Encode(c.data)
-	zw.Close()
+	if cerr := zw.Close(); err == nil {
+		err = cerr
+	}
 	if err == nil {
 		err = os.MkdirAll(c.dir, 0o750)
 	}

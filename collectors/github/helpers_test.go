@@ -31,7 +31,7 @@ func renderQuery(t *testing.T, q any) string {
 	rt := &captureRT{}
 	c := githubv4.NewClient(&http.Client{Transport: rt})
 	cursor := githubv4.String("x")
-	vars := map[string]any{}
+	var vars map[string]any
 	switch q.(type) {
 	case *prPageQuery, *issuePageQuery, *discussionPageQuery:
 		vars = map[string]any{"owner": githubv4.String("o"), "name": githubv4.String("n"), "cursor": &cursor}

@@ -294,7 +294,7 @@ func (y *syncer) moreComments(id string, author Actor, cs []Comment, page pageIn
 			return cs, nil
 		}
 		var q moreCommentsQuery
-		if err := y.graphql(&q, map[string]any{"id": githubv4.ID(id), "cursor": githubv4.String(page.EndCursor)}); err != nil {
+		if err := y.graphql(&q, map[string]any{"id": githubv4.ID(id), "cursor": page.EndCursor}); err != nil {
 			return nil, fmt.Errorf("comments: %w", err)
 		}
 		conn := q.Node.Issue.Comments
@@ -581,7 +581,7 @@ func (y *syncer) alerts(repos []string) error {
 				if stop || resp.After == "" {
 					break
 				}
-				opt.ListCursorOptions.After = resp.After
+				opt.After = resp.After
 			}
 		}
 		return true, nil
@@ -593,7 +593,7 @@ func (y *syncer) alerts(repos []string) error {
 			return rest.Dependabot.ListOrgAlerts(y.ctx, org, opt)
 		})
 		if err != nil {
-			return fmt.Errorf("Dependabot alerts of %s: %w", org, err)
+			return fmt.Errorf("listing Dependabot alerts of %s: %w", org, err)
 		}
 		known = known && ok
 	}
@@ -603,7 +603,7 @@ func (y *syncer) alerts(repos []string) error {
 			return rest.Dependabot.ListRepoAlerts(y.ctx, owner, name, opt)
 		})
 		if err != nil {
-			return fmt.Errorf("Dependabot alerts of %s: %w", full, err)
+			return fmt.Errorf("listing Dependabot alerts of %s: %w", full, err)
 		}
 		known = known && ok
 	}

@@ -206,7 +206,9 @@ func (c *Client) SaveETags(dir string) error {
 	if err := json.NewEncoder(zw).Encode(out); err != nil {
 		return err
 	}
-	zw.Close()
+	if err := zw.Close(); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return err
 	}

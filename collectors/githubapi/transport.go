@@ -198,7 +198,7 @@ func isSecondaryBody(resp *http.Response) bool {
 }
 
 func drain(resp *http.Response) {
-	io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20)) // best effort, to reuse the connection
 	resp.Body.Close()
 }
 
@@ -332,8 +332,8 @@ func (t *Transport) noteLimits(resp *http.Response) {
 func (t *Transport) remember(key string, resp *http.Response, body []byte) {
 	var z bytes.Buffer
 	zw, _ := gzip.NewWriterLevel(&z, gzip.BestSpeed)
-	zw.Write(body)
-	zw.Close()
+	_, _ = zw.Write(body) // into memory: cannot fail
+	_ = zw.Close()
 	h := http.Header{}
 	for _, k := range []string{"Content-Type", "Link"} {
 		if v := resp.Header.Values(k); len(v) > 0 {

@@ -46,7 +46,7 @@ func New(src kpi.Source, env collectors.Env) (collectors.Collector, error) {
 		return nil, err
 	}
 	at := githubapi.SettingsErrorf(src.Settings)
-	if err := s.Settings.Validate(at); err != nil {
+	if err := s.Validate(at); err != nil {
 		return nil, err
 	}
 	if len(s.Orgs) == 0 {

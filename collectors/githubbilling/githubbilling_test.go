@@ -29,7 +29,7 @@ func setup(t *testing.T) (*fakegithub.Server, *Collector) {
 	t.Cleanup(f.Close)
 	os.Setenv("BILLING_TOKEN", "ghp_x")
 	s := Settings{Settings: githubapi.Settings{TokenEnv: "BILLING_TOKEN", BaseURL: f.URL + "/"}, Orgs: []string{"acme"}}
-	if err := s.Settings.Validate(func(field, format string, args ...any) error { return errors.New(format) }); err != nil {
+	if err := s.Validate(func(field, format string, args ...any) error { return errors.New(format) }); err != nil {
 		t.Fatal(err)
 	}
 	client, err := githubapi.New(s.Settings, nil)

@@ -256,7 +256,7 @@ func labels(m model.Metric) kpi.Labels {
 func labelName(s string) string {
 	b := []byte(strings.ToLower(s))
 	for i, c := range b {
-		if !(c == '_' || (c >= 'a' && c <= 'z') || (i > 0 && c >= '0' && c <= '9')) {
+		if c != '_' && (c < 'a' || c > 'z') && (i == 0 || c < '0' || c > '9') {
 			b[i] = '_'
 		}
 	}

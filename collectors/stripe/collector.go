@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -13,8 +14,6 @@ import (
 	"time"
 
 	stripeapi "github.com/stripe/stripe-go/v82"
-	"github.com/stripe/stripe-go/v82/price"
-	"github.com/stripe/stripe-go/v82/subscription"
 	"go.uber.org/zap"
 
 	"github.com/bakhmach-hub/kpi_exporter/collectors"
@@ -116,6 +115,12 @@ func newCollector(s Settings, key string, env collectors.Env) *Collector {
 	return &Collector{s: s, key: key, b: stripeapi.GetBackendWithConfig(stripeapi.APIBackend, cfg), dir: env.StateDir, log: log, now: time.Now}
 }
 
+// client is a Stripe client on the collector's backend (base URL, timeout,
+// retries, no logging).
+func (c *Collector) client() *stripeapi.Client {
+	return stripeapi.NewClient(c.key, stripeapi.WithBackends(&stripeapi.Backends{API: c.b, Connect: c.b, Uploads: c.b, MeterEvents: c.b}))
+}
+
 func readKey(s Settings) (string, error) {
 	switch {
 	case s.APIKeyEnv != "" && s.APIKeyFile != "":
@@ -171,13 +176,10 @@ func (c *Collector) Collect(ctx context.Context) ([]kpi.Measurement, error) {
 	if err != nil {
 		return nil, err
 	}
-	sc := subscription.Client{B: c.b, Key: c.key}
 	params := &stripeapi.SubscriptionListParams{Status: stripeapi.String("all")}
-	params.Context = ctx
 	params.Limit = stripeapi.Int64(100)
 	params.AddExpand("data.discounts")
 	params.AddExpand("data.items.data.discounts")
-	it := sc.List(params)
 	byCur := map[string]*totals{}
 	get := func(cur string) *totals {
 		if byCur[cur] == nil {
@@ -185,8 +187,10 @@ func (c *Collector) Collect(ctx context.Context) ([]kpi.Measurement, error) {
 		}
 		return byCur[cur]
 	}
-	for it.Next() {
-		s := it.Subscription()
+	for s, err := range c.client().V1Subscriptions.List(ctx, params) {
+		if err != nil {
+			return nil, fmt.Errorf("listing subscriptions: %w", redact(err))
+		}
 		if s.Items != nil {
 			for _, item := range s.Items.Data {
 				if item.Price != nil && item.Price.BillingScheme == stripeapi.PriceBillingSchemeTiered {
@@ -218,9 +222,6 @@ func (c *Collector) Collect(ctx context.Context) ([]kpi.Measurement, error) {
 			t.trialing += mrr
 		}
 	}
-	if err := it.Err(); err != nil {
-		return nil, fmt.Errorf("listing subscriptions: %w", redact(err))
-	}
 	now := c.now().UTC()
 	c.loadSnapshots()
 	today := map[string]map[string]float64{}
@@ -245,7 +246,8 @@ func (c *Collector) Collect(ctx context.Context) ([]kpi.Measurement, error) {
 
 // redact keeps Stripe's message and drops anything else.
 func redact(err error) error {
-	if se, ok := err.(*stripeapi.Error); ok {
+	var se *stripeapi.Error
+	if errors.As(err, &se) {
 		return fmt.Errorf("%s (%d %s)", se.Msg, se.HTTPStatusCode, se.Type)
 	}
 	return err
@@ -254,21 +256,17 @@ func redact(err error) error {
 // tieredPrices reads the tiers of tiered prices, which subscriptions do not
 // carry (the expansion would be too deep).
 func (c *Collector) tieredPrices(ctx context.Context) (map[string]*stripeapi.Price, error) {
-	pc := price.Client{B: c.b, Key: c.key}
 	params := &stripeapi.PriceListParams{}
-	params.Context = ctx
 	params.Limit = stripeapi.Int64(100)
 	params.AddExpand("data.tiers")
-	it := pc.List(params)
 	out := map[string]*stripeapi.Price{}
-	for it.Next() {
-		p := it.Price()
+	for p, err := range c.client().V1Prices.List(ctx, params) {
+		if err != nil {
+			return nil, fmt.Errorf("listing prices: %w", redact(err))
+		}
 		if p.BillingScheme == stripeapi.PriceBillingSchemeTiered {
 			out[p.ID] = p
 		}
-	}
-	if err := it.Err(); err != nil {
-		return nil, fmt.Errorf("listing prices: %w", redact(err))
 	}
 	return out, nil
 }

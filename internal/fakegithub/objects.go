@@ -19,7 +19,7 @@ func (f *Server) root(cost, remaining int) Obj {
 			name, _ := args["name"].(string)
 			r := f.find(owner, name)
 			if r == nil {
-				return nil, fmt.Errorf("Could not resolve to a Repository with the name '%s/%s'.", owner, name)
+				return nil, fmt.Errorf("Could not resolve to a Repository with the name '%s/%s'.", owner, name) //nolint:staticcheck // GitHub's own wording
 			}
 			return f.repoObj(r), nil
 		}),
@@ -205,7 +205,7 @@ func (f *Server) repoObj(r *Repo) Obj {
 func (f *Server) nodeByID(nid string) (any, error) {
 	parts := strings.Split(nid, "|")
 	if len(parts) != 3 {
-		return nil, fmt.Errorf("Could not resolve to a node with the global id of '%s'", nid)
+		return nil, fmt.Errorf("Could not resolve to a node with the global id of '%s'", nid) //nolint:staticcheck // GitHub's own wording
 	}
 	owner, name, _ := strings.Cut(parts[1], "/")
 	r := f.find(owner, name)
@@ -232,7 +232,7 @@ func (f *Server) nodeByID(nid string) (any, error) {
 			}
 		}
 	}
-	return nil, fmt.Errorf("Could not resolve to a node with the global id of '%s'", nid)
+	return nil, fmt.Errorf("Could not resolve to a node with the global id of '%s'", nid) //nolint:staticcheck // GitHub's own wording
 }
 
 // search understands the qualifiers the collectors send: org:, repo: (ORed

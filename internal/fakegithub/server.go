@@ -479,7 +479,7 @@ func (f *Server) milestones(w http.ResponseWriter, r *http.Request) {
 			if m.Closed != nil {
 				st = "closed"
 			}
-			if state != "all" && st != state && !(state == "" && st == "open") {
+			if state != "all" && st != state && (state != "" || st != "open") {
 				continue
 			}
 			items = append(items, map[string]any{"id": m.Number, "number": m.Number, "title": m.Title, "state": st,

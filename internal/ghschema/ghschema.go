@@ -12,7 +12,6 @@ import (
 	"sync"
 
 	"github.com/vektah/gqlparser/v2/ast"
-	"github.com/vektah/gqlparser/v2/gqlerror"
 	"github.com/vektah/gqlparser/v2/parser"
 	"github.com/vektah/gqlparser/v2/validator"
 	_ "github.com/vektah/gqlparser/v2/validator/rules" // the standard validation rules
@@ -92,8 +91,8 @@ func Validate(s *ast.Schema, query string) (*ast.QueryDocument, error) {
 	if err != nil {
 		return nil, err
 	}
-	if errs := validator.Validate(s, doc); len(errs) > 0 {
-		return nil, gqlerror.List(errs)
+	if errs := validator.ValidateWithRules(s, doc, nil); len(errs) > 0 {
+		return nil, errs
 	}
 	return doc, nil
 }
