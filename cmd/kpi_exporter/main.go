@@ -290,6 +290,9 @@ func serve(config, stateDir, pushTokensFile string, saveInterval time.Duration, 
 			return 1
 		}
 		logger.Info("push API enabled", zap.Int("tokens", len(tokens)))
+		if stateDir == "" {
+			logger.Warn("push API without a state directory: pushed values live in memory only and are lost on restart")
+		}
 	}
 	var running atomic.Pointer[app.App]
 	var state atomic.Pointer[store.Store]
