@@ -4,13 +4,11 @@
 package actions
 
 import (
-	"bytes"
-	"compress/gzip"
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
-	"os"
 	"path"
 	"path/filepath"
 	"sort"
@@ -413,18 +411,10 @@ func (c *Collector) save() {
 		return
 	}
 	c.mu.Lock()
-	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
-	err := json.NewEncoder(zw).Encode(c.d)
-	if cerr := zw.Close(); err == nil {
-		err = cerr
-	}
+	data, err := atomicfile.GzipJSON(c.d)
 	c.mu.Unlock()
 	if err == nil {
-		err = os.MkdirAll(c.dir, 0o750)
-	}
-	if err == nil {
-		err = atomicfile.Write(filepath.Join(c.dir, dataFile), buf.Bytes())
+		err = atomicfile.WriteGzipJSON(filepath.Join(c.dir, dataFile), data)
 	}
 	if err == nil {
 		err = c.client.SaveETags(c.dir)
@@ -439,15 +429,10 @@ func (c *Collector) load() *data {
 	if c.dir == "" {
 		return d
 	}
-	f, err := os.Open(filepath.Join(c.dir, dataFile))
-	if err != nil {
-		return d
-	}
-	defer f.Close()
 	var got data
-	zr, err := gzip.NewReader(f)
-	if err == nil {
-		err = json.NewDecoder(zr).Decode(&got)
+	err := atomicfile.ReadGzipJSON(filepath.Join(c.dir, dataFile), &got)
+	if errors.Is(err, fs.ErrNotExist) {
+		return d
 	}
 	if err != nil || got.Version != 1 || got.Runs == nil || got.LastRead == nil || got.LastFull == nil {
 		c.log.Error("saved workflow runs unreadable; reading them again", zap.Error(err))

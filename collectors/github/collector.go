@@ -1,13 +1,11 @@
 package github
 
 import (
-	"bytes"
-	"compress/gzip"
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
-	"os"
 	"path/filepath"
 	"sort"
 	"sync"
@@ -190,17 +188,9 @@ func (c *Collector) save(force bool) {
 		return
 	}
 	c.lastSave = time.Now()
-	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
-	err := json.NewEncoder(zw).Encode(c.data)
-	if cerr := zw.Close(); err == nil {
-		err = cerr
-	}
+	data, err := atomicfile.GzipJSON(c.data)
 	if err == nil {
-		err = os.MkdirAll(c.dir, 0o750)
-	}
-	if err == nil {
-		err = atomicfile.Write(filepath.Join(c.dir, dataFile), buf.Bytes())
+		err = atomicfile.WriteGzipJSON(filepath.Join(c.dir, dataFile), data)
 	}
 	if err == nil {
 		err = c.client.SaveETags(c.dir)
@@ -215,15 +205,10 @@ func (c *Collector) load() *Data {
 		return newData()
 	}
 	path := filepath.Join(c.dir, dataFile)
-	f, err := os.Open(path)
-	if err != nil {
-		return newData()
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
 	var d Data
-	if err == nil {
-		err = json.NewDecoder(zr).Decode(&d)
+	err := atomicfile.ReadGzipJSON(path, &d)
+	if errors.Is(err, fs.ErrNotExist) {
+		return newData()
 	}
 	if err != nil || d.Version != dataVersion {
 		c.log.Error("GitHub sync progress unreadable; starting a full sync", zap.String("file", path), zap.Error(err))

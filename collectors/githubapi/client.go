@@ -1,8 +1,6 @@
 package githubapi
 
 import (
-	"bytes"
-	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -201,18 +199,11 @@ func (c *Client) SaveETags(dir string) error {
 		out = append(out, savedETag{URL: u, ETag: e.etag, Header: e.header, Body: e.body})
 	}
 	t.mu.Unlock()
-	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
-	if err := json.NewEncoder(zw).Encode(out); err != nil {
+	data, err := atomicfile.GzipJSON(out)
+	if err != nil {
 		return err
 	}
-	if err := zw.Close(); err != nil {
-		return err
-	}
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return err
-	}
-	return atomicfile.Write(filepath.Join(dir, "etags.json.gz"), buf.Bytes())
+	return atomicfile.WriteGzipJSON(filepath.Join(dir, "etags.json.gz"), data)
 }
 
 // LoadETags reads what SaveETags wrote; a missing or unreadable file is an
@@ -221,17 +212,8 @@ func (c *Client) LoadETags(dir string) {
 	if dir == "" {
 		return
 	}
-	f, err := os.Open(filepath.Join(dir, "etags.json.gz"))
-	if err != nil {
-		return
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		return
-	}
 	var in []savedETag
-	if json.NewDecoder(zr).Decode(&in) != nil {
+	if atomicfile.ReadGzipJSON(filepath.Join(dir, "etags.json.gz"), &in) != nil {
 		return
 	}
 	t := c.Transport
