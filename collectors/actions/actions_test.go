@@ -11,7 +11,6 @@ import (
 	"github.com/bakhmach-hub/kpi_exporter/collectors/githubapi"
 	"github.com/bakhmach-hub/kpi_exporter/internal/bindingtest"
 	"github.com/bakhmach-hub/kpi_exporter/internal/fakegithub"
-	"github.com/bakhmach-hub/kpi_exporter/internal/ghschema"
 	"github.com/bakhmach-hub/kpi_exporter/kpi"
 )
 
@@ -21,16 +20,7 @@ func ago(days float64) time.Time { return T.Add(-time.Duration(days * 24 * float
 
 func startFake(t *testing.T) *fakegithub.Server {
 	t.Helper()
-	p, err := ghschema.Path(".")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := fakegithub.New(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(f.Close)
-	return f
+	return fakegithub.Start(t)
 }
 
 // run makes a completed run: started and completed given, created a minute

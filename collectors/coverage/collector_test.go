@@ -15,7 +15,6 @@ import (
 	"github.com/bakhmach-hub/kpi_exporter/collectors"
 	"github.com/bakhmach-hub/kpi_exporter/internal/bindingtest"
 	"github.com/bakhmach-hub/kpi_exporter/internal/fakegithub"
-	"github.com/bakhmach-hub/kpi_exporter/internal/ghschema"
 	"github.com/bakhmach-hub/kpi_exporter/kpi"
 )
 
@@ -155,15 +154,7 @@ func zipOf(t *testing.T, files map[string]string) []byte {
 }
 
 func TestArtifactInput(t *testing.T) {
-	p, err := ghschema.Path(".")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := fakegithub.New(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+	f := fakegithub.Start(t)
 	now := time.Now()
 	repo := &fakegithub.Repo{Owner: "acme", Name: "api",
 		Workflows: []*fakegithub.Workflow{{ID: 1, Name: "CI", Path: ".github/workflows/ci.yml"}},

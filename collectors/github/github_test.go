@@ -34,16 +34,7 @@ const h = time.Hour
 
 func startFake(t testing.TB) *fakegithub.Server {
 	t.Helper()
-	p, err := ghschema.Path(".")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := fakegithub.New(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(f.Close)
-	return f
+	return fakegithub.Start(t)
 }
 
 // dataset builds the hand-computed scenario the README's definitions are

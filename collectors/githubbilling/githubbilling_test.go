@@ -11,22 +11,13 @@ import (
 
 	"github.com/bakhmach-hub/kpi_exporter/collectors/githubapi"
 	"github.com/bakhmach-hub/kpi_exporter/internal/fakegithub"
-	"github.com/bakhmach-hub/kpi_exporter/internal/ghschema"
 )
 
 var T = time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
 
 func setup(t *testing.T) (*fakegithub.Server, *Collector) {
 	t.Helper()
-	p, err := ghschema.Path(".")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := fakegithub.New(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(f.Close)
+	f := fakegithub.Start(t)
 	os.Setenv("BILLING_TOKEN", "ghp_x")
 	s := Settings{Settings: githubapi.Settings{TokenEnv: "BILLING_TOKEN", BaseURL: f.URL + "/"}, Orgs: []string{"acme"}}
 	if err := s.Validate(func(field, format string, args ...any) error { return errors.New(format) }); err != nil {
