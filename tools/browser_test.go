@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/bakhmach-hub/kpi_exporter/internal/testproc"
 )
 
 // chromium returns Debian's Chromium, or the one CHROMIUM names. The test
@@ -54,8 +56,8 @@ func TestStatusPageInChromium(t *testing.T) {
 	// nps 55/50 green, review 5400s against 3600s is 67 %: red, coverage
 	// 0.6/0.8 = 75 %: yellow, stars unknown (its source is disabled).
 	os.WriteFile(filepath.Join(dir, "values.yaml"), []byte("nps: 55\nreview_seconds: 5400\ncoverage: 0.6\n"), 0o644)
-	addr := freeAddr(t)
-	logs := start(t, dir, bin, "--config=kpis.yaml", "--state-dir=state", "--web.listen-address="+addr)
+	addr := testproc.FreeAddr(t)
+	_, logs := testproc.Start(t, dir, nil, bin, "--config=kpis.yaml", "--state-dir=state", "--web.listen-address="+addr)
 	waitReady(t, addr, logs)
 
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],

@@ -4,63 +4,19 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	promrules "github.com/bakhmach-hub/kpi_exporter/deploy/prometheus"
 	"github.com/bakhmach-hub/kpi_exporter/grafana"
+	"github.com/bakhmach-hub/kpi_exporter/internal/testproc"
 	"github.com/bakhmach-hub/kpi_exporter/kpi"
 )
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
-type logBuf struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *logBuf) Write(p []byte) (int, error) { l.mu.Lock(); defer l.mu.Unlock(); return l.b.Write(p) }
-func (l *logBuf) String() string              { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
-
-func start(t *testing.T, dir, bin string, args ...string) *logBuf {
-	t.Helper()
-	logs := &logBuf{}
-	cmd := exec.Command(bin, args...)
-	cmd.Dir = dir
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	return logs
-}
-
-func prometheusBinary(t *testing.T) string {
-	if p := os.Getenv("PROMETHEUS"); p != "" {
-		return p
-	}
-	p, _ := filepath.Abs("../bin/prometheus")
-	if _, err := os.Stat(p); err != nil {
-		t.Fatal("a Prometheus server is needed: run `make tools` (or set PROMETHEUS)")
-	}
-	return p
-}
 
 // buildExporter builds the daemon into dir.
 func buildExporter(t *testing.T, dir string) string {
@@ -75,7 +31,7 @@ func buildExporter(t *testing.T, dir string) string {
 }
 
 // waitReady waits until the daemon at addr answers /-/ready with 200.
-func waitReady(t *testing.T, addr string, logs *logBuf) {
+func waitReady(t *testing.T, addr string, logs *testproc.Output) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -158,15 +114,15 @@ func TestEndToEndWithPrometheus(t *testing.T) {
 	}
 	write("rules.yaml", string(rules))
 
-	exporterAddr, promAddr := freeAddr(t), freeAddr(t)
-	exLogs := start(t, dir, exporterBin, "--config=kpis.yaml", "--state-dir=state", "--web.listen-address="+exporterAddr)
+	exporterAddr, promAddr := testproc.FreeAddr(t), testproc.FreeAddr(t)
+	_, exLogs := testproc.Start(t, dir, nil, exporterBin, "--config=kpis.yaml", "--state-dir=state", "--web.listen-address="+exporterAddr)
 	write("prometheus.yml", fmt.Sprintf(`global: {scrape_interval: 1s, evaluation_interval: 1s}
 rule_files: [rules.yaml]
 scrape_configs:
   - job_name: kpi
     static_configs: [{targets: ["%s"]}]
 `, exporterAddr))
-	promLogs := start(t, dir, prometheusBinary(t), "--config.file=prometheus.yml", "--storage.tsdb.path=tsdb",
+	_, promLogs := testproc.Start(t, dir, nil, testproc.Tool(t, "PROMETHEUS", "prometheus"), "--config.file=prometheus.yml", "--storage.tsdb.path=tsdb",
 		"--web.listen-address="+promAddr, "--log.level=warn")
 	base := "http://" + promAddr
 

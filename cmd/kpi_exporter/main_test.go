@@ -6,14 +6,12 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -21,6 +19,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/bakhmach-hub/kpi_exporter/examples"
+	"github.com/bakhmach-hub/kpi_exporter/internal/testproc"
 	"github.com/bakhmach-hub/kpi_exporter/kpi"
 	"github.com/bakhmach-hub/kpi_exporter/store"
 )
@@ -52,58 +51,18 @@ func repoRoot(t *testing.T) string {
 	return root
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 type daemon struct {
 	cmd  *exec.Cmd
 	addr string
-	logs *syncBuffer
-}
-
-// syncBuffer collects a child's output while the test reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	logs *testproc.Output
 }
 
 // startDaemon runs the built binary in dir with env and waits until it
 // answers /-/ready.
 func startDaemon(t *testing.T, dir string, env []string, args ...string) *daemon {
 	t.Helper()
-	d := &daemon{addr: freeAddr(t), logs: &syncBuffer{}}
-	d.cmd = exec.Command(binary, args...)
-	d.cmd.Dir = dir
-	d.cmd.Env = append(append(os.Environ(), "KPI_LISTEN_ADDRESS="+d.addr), env...)
-	d.cmd.Stdout, d.cmd.Stderr = d.logs, d.logs
-	if err := d.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if d.cmd.ProcessState == nil {
-			d.cmd.Process.Kill()
-			d.cmd.Wait()
-		}
-	})
+	d := &daemon{addr: testproc.FreeAddr(t)}
+	d.cmd, d.logs = testproc.Start(t, dir, append([]string{"KPI_LISTEN_ADDRESS=" + d.addr}, env...), binary, args...)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		resp, err := http.Get("http://" + d.addr + "/-/ready")
@@ -482,16 +441,9 @@ func TestWebConfigBasicAuth(t *testing.T) {
 	writeFile(t, filepath.Join(dir, "web.yml"), "basic_auth_users:\n  prom: "+string(hash)+"\n")
 	writeFile(t, filepath.Join(dir, "kpis.yaml"), restartCatalogue)
 	writeFile(t, filepath.Join(dir, "values.yaml"), "nps: 47\n")
-	addr := freeAddr(t)
-	logs := &syncBuffer{}
-	cmd := exec.Command(binary, "--web.config.file=web.yml")
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "KPI_LISTEN_ADDRESS="+addr, "KPI_CONFIG=kpis.yaml", "KPI_STATE_DIR=state")
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	addr := testproc.FreeAddr(t)
+	_, logs := testproc.Start(t, dir, []string{"KPI_LISTEN_ADDRESS=" + addr, "KPI_CONFIG=kpis.yaml", "KPI_STATE_DIR=state"},
+		binary, "--web.config.file=web.yml")
 
 	do := func(path, user, pass string) int {
 		req, _ := http.NewRequest("GET", "http://"+addr+path, nil)

@@ -6,11 +6,9 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -18,6 +16,7 @@ import (
 
 	"github.com/bakhmach-hub/kpi_exporter/collectors"
 	"github.com/bakhmach-hub/kpi_exporter/examples"
+	"github.com/bakhmach-hub/kpi_exporter/internal/testproc"
 	"github.com/bakhmach-hub/kpi_exporter/kpi"
 )
 
@@ -46,27 +45,6 @@ http_request_duration_seconds_sum 120
 http_request_duration_seconds_count 1000
 `
 
-func prometheusBinary(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("PROMETHEUS"); p != "" {
-		return p
-	}
-	p, _ := filepath.Abs("../../bin/prometheus")
-	if _, err := os.Stat(p); err != nil {
-		t.Fatal("a Prometheus server is needed: run `make tools` (or set PROMETHEUS)")
-	}
-	return p
-}
-
-func freeAddr(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 // startPrometheus runs a real Prometheus scraping the target every second.
 func startPrometheus(t *testing.T) string {
 	t.Helper()
@@ -78,13 +56,9 @@ func startPrometheus(t *testing.T) string {
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(fmt.Sprintf(
 		"global: {scrape_interval: 1s}\nscrape_configs:\n  - job_name: api\n    static_configs: [{targets: [%q]}]\n", strings.TrimPrefix(tgt.URL, "http://"))), 0o644)
-	addr := freeAddr(t)
-	cmd := exec.Command(prometheusBinary(t), "--config.file=prometheus.yml", "--storage.tsdb.path=tsdb", "--web.listen-address="+addr, "--log.level=warn")
-	cmd.Dir = dir
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	addr := testproc.FreeAddr(t)
+	testproc.Start(t, dir, nil, testproc.Tool(t, "PROMETHEUS", "prometheus"),
+		"--config.file=prometheus.yml", "--storage.tsdb.path=tsdb", "--web.listen-address="+addr, "--log.level=warn")
 	base := "http://" + addr
 	deadline := time.Now().Add(60 * time.Second)
 	for {
