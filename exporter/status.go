@@ -49,7 +49,7 @@ var pageFuncs = template.FuncMap{
 		if a == nil {
 			return "–"
 		}
-		return strconv.FormatFloat(math.Round(*a*1000)/10, 'f', -1, 64) + "%"
+		return kpi.FormatAttainment(*a)
 	},
 	"barWidth": func(a *float64) string {
 		if a == nil {
@@ -57,15 +57,7 @@ var pageFuncs = template.FuncMap{
 		}
 		return strconv.FormatFloat(math.Round(math.Min(math.Max(*a, 0), 1)*1000)/10, 'f', -1, 64)
 	},
-	"arrow": func(t int) string {
-		switch t {
-		case kpi.Improving:
-			return "↑ improving"
-		case kpi.Worsening:
-			return "↓ worsening"
-		}
-		return "→ flat"
-	},
+	"arrow":       kpi.TrendText,
 	"health":      func(h string) string { return strings.ReplaceAll(h, "_", " ") },
 	"domainTitle": kpi.DomainTitle,
 }

@@ -315,3 +315,16 @@ func TestFormatValue(t *testing.T) {
 		}
 	}
 }
+
+func TestFormatAttainmentAndTrend(t *testing.T) {
+	for a, want := range map[float64]string{0.7733: "77.3%", 1.25: "125%", 0: "0%", 0.98599: "98.6%"} {
+		if got := FormatAttainment(a); got != want {
+			t.Errorf("FormatAttainment(%v) = %q, want %q", a, got, want)
+		}
+	}
+	for trend, want := range map[int]string{Improving: "↑ improving", Flat: "→ flat", Worsening: "↓ worsening"} {
+		if got := TrendText(trend); got != want {
+			t.Errorf("TrendText(%d) = %q, want %q", trend, got, want)
+		}
+	}
+}

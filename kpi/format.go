@@ -91,3 +91,20 @@ func DomainTitle(name string) string {
 	}
 	return strings.Join(words, " ")
 }
+
+// FormatAttainment renders an attainment in percent to a tenth: 0.7733
+// reads "77.3%".
+func FormatAttainment(a float64) string {
+	return strconv.FormatFloat(math.Round(a*1000)/10, 'f', -1, 64) + "%"
+}
+
+// TrendText renders a trend as an arrow and a word.
+func TrendText(trend int) string {
+	switch trend {
+	case Improving:
+		return "↑ improving"
+	case Worsening:
+		return "↓ worsening"
+	}
+	return "→ flat"
+}

@@ -61,7 +61,7 @@ func (r Row) FormatAttainment() string {
 	if !r.HasAttainment {
 		return "–"
 	}
-	return strconv.FormatFloat(math.Round(r.Attainment*1000)/10, 'f', -1, 64) + "%"
+	return kpi.FormatAttainment(r.Attainment)
 }
 
 // FormatChange renders the change against the previous period: percentage

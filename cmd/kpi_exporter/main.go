@@ -269,10 +269,9 @@ func printScorecard(w io.Writer, sc kpi.Scorecard) {
 			target = kpi.FormatValue(k.Unit, r.Target)
 		}
 		if r.HasAttainment {
-			attain = kpi.FormatValue(kpi.UnitRatio, r.Attainment)
+			attain = kpi.FormatAttainment(r.Attainment)
 		}
-		trend := map[int]string{kpi.Improving: "↑ improving", kpi.Flat: "→", kpi.Worsening: "↓ worsening"}[r.Trend]
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.Domain, k.Name, value, target, attain, r.Zone, trend)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.Domain, k.Name, value, target, attain, r.Zone, kpi.TrendText(r.Trend))
 		counts[r.Zone]++
 	}
 	tw.Flush()
