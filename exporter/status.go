@@ -131,9 +131,12 @@ func (e *Exporter) handleStatus(w http.ResponseWriter, r *http.Request) {
 	sc := snap.ScorecardView(f, now)
 	// The header counts every zone under the other filters, so that it
 	// still says how many are red while showing the yellow ones.
-	others := f
-	others.Zone = ""
-	counts := snap.ScorecardView(others, now).Counts
+	counts := sc.Counts
+	if f.Zone != "" {
+		others := f
+		others.Zone = ""
+		counts = snap.ScorecardView(others, now).Counts
+	}
 	zones := make([]zoneCount, 0, len(kpi.Zones))
 	for _, z := range kpi.Zones {
 		q := url.Values{}
