@@ -315,7 +315,7 @@ func writeJSON(w http.ResponseWriter, r *http.Request, code int, v any) {
 }
 
 // page slices a REST listing by per_page and page, and sets the Link header
-// as GitHub does.
+// as GitHub does. An empty listing is an empty array, never null.
 func page[T any](w http.ResponseWriter, r *http.Request, items []T) []T {
 	per, _ := strconv.Atoi(r.URL.Query().Get("per_page"))
 	if per <= 0 {
@@ -345,6 +345,9 @@ func page[T any](w http.ResponseWriter, r *http.Request, items []T) []T {
 	}
 	if len(links) > 0 {
 		w.Header().Set("Link", strings.Join(links, ", "))
+	}
+	if items == nil {
+		return []T{}
 	}
 	return items[start:end]
 }
@@ -461,9 +464,6 @@ func (f *Server) releases(w http.ResponseWriter, r *http.Request) {
 		f.notFound(w, r)
 		return
 	}
-	if items == nil {
-		items = []map[string]any{}
-	}
 	f.ok(w, r, page(w, r, items))
 }
 
@@ -491,9 +491,6 @@ func (f *Server) milestones(w http.ResponseWriter, r *http.Request) {
 	if rp == nil {
 		f.notFound(w, r)
 		return
-	}
-	if items == nil {
-		items = []map[string]any{}
 	}
 	f.ok(w, r, page(w, r, items))
 }
@@ -813,9 +810,6 @@ func (f *Server) runArtifacts(w http.ResponseWriter, r *http.Request) {
 	if rp == nil {
 		f.notFound(w, r)
 		return
-	}
-	if items == nil {
-		items = []map[string]any{}
 	}
 	f.ok(w, r, map[string]any{"total_count": len(items), "artifacts": page(w, r, items)})
 }
