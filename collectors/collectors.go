@@ -50,6 +50,15 @@ type Env struct {
 	Latest func() Latest
 }
 
+// Log returns the source's logger, or one that discards when none was
+// given (tests).
+func (e Env) Log() *zap.Logger {
+	if e.Logger == nil {
+		return zap.NewNop()
+	}
+	return e.Logger
+}
+
 // Latest is what a source computed from others reads.
 type Latest struct {
 	Readings map[string]kpi.Reading

@@ -130,10 +130,7 @@ func newCollector(s *Settings, env collectors.Env, base http.RoundTripper) (*Col
 	if err != nil {
 		return nil, err
 	}
-	log := env.Logger
-	if log == nil {
-		log = zap.NewNop()
-	}
+	log := env.Log()
 	c := &Collector{s: s, client: client, log: log, dir: env.StateDir, now: time.Now}
 	c.d = c.load()
 	client.LoadETags(c.dir)

@@ -143,7 +143,7 @@ func New(src kpi.Source, env collectors.Env) (collectors.Collector, error) {
 			}
 		}
 	}
-	c := &Collector{s: s, baseDir: env.BaseDir, log: env.Logger, http: &http.Client{},
+	c := &Collector{s: s, baseDir: env.BaseDir, log: env.Log(), http: &http.Client{},
 		cache: map[string]cached{}, last: map[string]good{}, errors: map[string]int{}}
 	if c.log == nil {
 		c.log = zap.NewNop()

@@ -61,10 +61,7 @@ func newCollector(s *Settings, env collectors.Env, base http.RoundTripper) (*Col
 	if err != nil {
 		return nil, err
 	}
-	log := env.Logger
-	if log == nil {
-		log = zap.NewNop()
-	}
+	log := env.Log()
 	c := &Collector{s: s, client: client, log: log, dir: env.StateDir, prog: env.Progress, now: time.Now, warned: map[string]bool{}}
 	c.data = c.load()
 	client.LoadETags(c.dir)

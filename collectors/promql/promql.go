@@ -97,7 +97,7 @@ func New(src kpi.Source, env collectors.Env) (collectors.Collector, error) {
 	if s.MaxSeries == 0 {
 		s.MaxSeries = DefaultMaxSeries
 	}
-	c := &Collector{s: s, log: env.Logger}
+	c := &Collector{s: s, log: env.Log()}
 	if c.log == nil {
 		c.log = zap.NewNop()
 	}

@@ -108,10 +108,7 @@ func newCollector(s Settings, key string, env collectors.Env) *Collector {
 	if s.BaseURL != "" {
 		cfg.URL = stripeapi.String(strings.TrimSuffix(s.BaseURL, "/"))
 	}
-	log := env.Logger
-	if log == nil {
-		log = zap.NewNop()
-	}
+	log := env.Log()
 	return &Collector{s: s, key: key, b: stripeapi.GetBackendWithConfig(stripeapi.APIBackend, cfg), dir: env.StateDir, log: log, now: time.Now}
 }
 
