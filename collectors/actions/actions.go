@@ -411,7 +411,7 @@ func (c *Collector) save() {
 	data, err := atomicfile.GzipJSON(c.d)
 	c.mu.Unlock()
 	if err == nil {
-		err = atomicfile.WriteGzipJSON(filepath.Join(c.dir, dataFile), data)
+		err = atomicfile.Write(filepath.Join(c.dir, dataFile), data)
 	}
 	if err == nil {
 		err = c.client.SaveETags(c.dir)

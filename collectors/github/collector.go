@@ -187,7 +187,7 @@ func (c *Collector) save(force bool) {
 	c.lastSave = time.Now()
 	data, err := atomicfile.GzipJSON(c.data)
 	if err == nil {
-		err = atomicfile.WriteGzipJSON(filepath.Join(c.dir, dataFile), data)
+		err = atomicfile.Write(filepath.Join(c.dir, dataFile), data)
 	}
 	if err == nil {
 		err = c.client.SaveETags(c.dir)

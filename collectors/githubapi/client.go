@@ -203,7 +203,7 @@ func (c *Client) SaveETags(dir string) error {
 	if err != nil {
 		return err
 	}
-	return atomicfile.WriteGzipJSON(filepath.Join(dir, "etags.json.gz"), data)
+	return atomicfile.Write(filepath.Join(dir, "etags.json.gz"), data)
 }
 
 // LoadETags reads what SaveETags wrote; a missing or unreadable file is an

@@ -1,7 +1,6 @@
 package stripe
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -438,13 +437,11 @@ func (c *Collector) pruneAndSave(now time.Time) {
 	if c.dir == "" {
 		return
 	}
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(snapshotFile{Days: c.snaps, FirstPaid: c.ever}); err == nil {
-		if err := os.MkdirAll(c.dir, 0o750); err == nil {
-			err = atomicfile.Write(filepath.Join(c.dir, snapFile), buf.Bytes())
-			if err != nil {
-				c.log.Error("saving Stripe snapshots failed", zap.Error(err))
-			}
-		}
+	data, err := json.Marshal(snapshotFile{Days: c.snaps, FirstPaid: c.ever})
+	if err == nil {
+		err = atomicfile.Write(filepath.Join(c.dir, snapFile), data)
+	}
+	if err != nil {
+		c.log.Error("saving Stripe snapshots failed", zap.Error(err))
 	}
 }

@@ -9,9 +9,13 @@ import (
 )
 
 // Write replaces path with data: a temporary file in the same directory,
-// fsync, rename over path, fsync of the directory.
+// fsync, rename over path, fsync of the directory. A missing directory is
+// created.
 func Write(path string, data []byte) error {
 	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
 	tmp, err := os.CreateTemp(dir, filepath.Base(path)+".tmp-*")
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)

@@ -5,7 +5,6 @@ import (
 	"compress/gzip"
 	"encoding/json"
 	"os"
-	"path/filepath"
 )
 
 // GzipJSON returns v as gzip-compressed JSON, the form sources keep their
@@ -20,15 +19,6 @@ func GzipJSON(v any) ([]byte, error) {
 		return nil, err
 	}
 	return buf.Bytes(), nil
-}
-
-// WriteGzipJSON creates path's directory when missing and replaces path
-// with data (from GzipJSON) as Write does.
-func WriteGzipJSON(path string, data []byte) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-		return err
-	}
-	return Write(path, data)
 }
 
 // ReadGzipJSON decodes the gzip-compressed JSON file at path into v.

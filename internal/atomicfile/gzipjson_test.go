@@ -15,7 +15,7 @@ func TestGzipJSONRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := WriteGzipJSON(path, data); err != nil {
+	if err := Write(path, data); err != nil {
 		t.Fatal(err)
 	}
 	var out map[string][]int
