@@ -21,8 +21,9 @@ func FreeAddr(t testing.TB) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().String()
+	addr := l.Addr().String()
+	_ = l.Close() // the port is what matters
+	return addr
 }
 
 // Tool returns the pinned tool name that `make tools` builds into bin/, or
@@ -75,8 +76,8 @@ func Start(t testing.TB, dir string, env []string, bin string, args ...string) (
 	}
 	t.Cleanup(func() {
 		if cmd.ProcessState == nil {
-			cmd.Process.Kill()
-			cmd.Wait()
+			_ = cmd.Process.Kill() // it may have exited already
+			_ = cmd.Wait()
 		}
 	})
 	return cmd, out
