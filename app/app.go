@@ -195,6 +195,10 @@ type Config struct {
 	// DefaultSaveInterval.
 	EvalInterval time.Duration
 	SaveInterval time.Duration
+	// Now is the clock that evaluations, history and publication use; nil
+	// means time.Now. Tests move it to prove that nothing depends on the
+	// date they run.
+	Now func() time.Time
 }
 
 // App is the running daemon minus its HTTP server.
@@ -223,14 +227,17 @@ func New(cfg Config) (*App, error) {
 	if cfg.SaveInterval <= 0 {
 		cfg.SaveInterval = DefaultSaveInterval
 	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	a := &App{cfg: cfg, log: cfg.Logger, results: make(chan collectors.Result, 64), reloads: make(chan chan error),
 		pushes: make(chan pushRequest), stopping: make(chan struct{})}
 	l, err := LoadWith(cfg.CatalogueFile, cfg.Store.Dir(), cfg.Logger, LoadOptions{Latest: a.latest})
 	if err != nil {
-		cfg.Exporter.SetReloadResult(false, time.Now())
+		cfg.Exporter.SetReloadResult(false, a.cfg.Now())
 		return nil, err
 	}
-	cfg.Exporter.SetReloadResult(true, time.Now())
+	cfg.Exporter.SetReloadResult(true, a.cfg.Now())
 	a.loaded = l
 	a.scheduler = collectors.NewScheduler(cfg.Logger, func(r collectors.Result) {
 		select {
@@ -238,8 +245,9 @@ func New(cfg Config) (*App, error) {
 		case <-a.stopping: // the loop is shutting down and reads no more
 		}
 	})
+	a.scheduler.Now = cfg.Now
 	a.retain()
-	a.publish(time.Now())
+	a.publish(a.cfg.Now())
 	return a, nil
 }
 
@@ -269,7 +277,7 @@ func (a *App) Run(ctx context.Context) error {
 	defer save.Stop()
 	compact := time.NewTicker(time.Hour)
 	defer compact.Stop()
-	a.cfg.Store.Compact(time.Now())
+	a.cfg.Store.Compact(a.cfg.Now())
 
 	for {
 		select {
@@ -278,17 +286,17 @@ func (a *App) Run(ctx context.Context) error {
 		case r := <-a.results:
 			a.apply(r)
 			a.drain() // what else has arrived, before re-evaluating once
-			a.publish(time.Now())
+			a.publish(a.cfg.Now())
 		case reply := <-a.reloads:
 			reply <- a.reload()
 		case req := <-a.pushes:
 			a.pushBatch(req)
-		case now := <-eval.C:
-			a.publish(now)
+		case <-eval.C: // a ticker's time is the wall clock's, not a.cfg.Now's
+			a.publish(a.cfg.Now())
 		case <-save.C:
 			a.save()
-		case now := <-compact.C:
-			a.cfg.Store.Compact(now)
+		case <-compact.C:
+			a.cfg.Store.Compact(a.cfg.Now())
 		}
 	}
 }
@@ -313,15 +321,15 @@ func (a *App) Reload(ctx context.Context) error {
 func (a *App) reload() error {
 	l, err := LoadWith(a.cfg.CatalogueFile, a.cfg.Store.Dir(), a.log, LoadOptions{Latest: a.latest})
 	if err != nil {
-		a.cfg.Exporter.SetReloadResult(false, time.Now())
+		a.cfg.Exporter.SetReloadResult(false, a.cfg.Now())
 		a.log.Error("catalogue reload failed; keeping the running catalogue", zap.Error(err))
 		return err
 	}
-	a.cfg.Exporter.SetReloadResult(true, time.Now())
+	a.cfg.Exporter.SetReloadResult(true, a.cfg.Now())
 	a.loaded = l
 	a.scheduler.Apply(l.Jobs)
 	a.retain()
-	a.publish(time.Now())
+	a.publish(a.cfg.Now())
 	a.log.Info("catalogue reloaded", zap.Int("kpis", len(l.Catalogue.KPIs)), zap.Int("enabled_sources", len(l.Jobs)))
 	return nil
 }
@@ -351,7 +359,7 @@ func (a *App) apply(r collectors.Result) {
 // publish evaluates the catalogue, records fresh values in the history and
 // publishes a new snapshot.
 func (a *App) publish(now time.Time) {
-	start := time.Now()
+	start := time.Now() // wallclock: the duration of rendering
 	in := a.cfg.Store.Inputs()
 	c := a.loaded.Catalogue
 	sc := kpi.Evaluate(c, in, now)
@@ -374,7 +382,7 @@ func (a *App) publish(now time.Time) {
 		a.cfg.Exporter.Publish(snap)
 		a.published = snap
 	}
-	a.cfg.Exporter.ObserveRender(time.Since(start))
+	a.cfg.Exporter.ObserveRender(time.Since(start)) // wallclock: the duration of rendering
 }
 
 func sameResults(a, b kpi.Scorecard) bool {
@@ -452,7 +460,7 @@ func (a *App) shutdown() error {
 	close(a.stopping)
 	a.scheduler.Stop()
 	a.drain() // runs that finished while stopping still count
-	a.publish(time.Now())
+	a.publish(a.cfg.Now())
 	if err := a.cfg.Store.Save(); err != nil {
 		return fmt.Errorf("saving state on shutdown: %w", err)
 	}

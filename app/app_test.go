@@ -17,6 +17,7 @@ import (
 	"github.com/bakhmach-hub/kpi_exporter/collectors/derived"
 	"github.com/bakhmach-hub/kpi_exporter/collectors/file"
 	"github.com/bakhmach-hub/kpi_exporter/exporter"
+	"github.com/bakhmach-hub/kpi_exporter/internal/testclock"
 	"github.com/bakhmach-hub/kpi_exporter/kpi"
 	"github.com/bakhmach-hub/kpi_exporter/store"
 )
@@ -77,9 +78,9 @@ func start(t testing.TB, cat string) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	exp := exporter.New(exporter.Options{})
+	exp := exporter.New(exporter.Options{Now: testclock.Now})
 	a, err := New(Config{CatalogueFile: filepath.Join(dir, "kpis.yaml"), Store: st, Exporter: exp, Logger: zap.NewNop(),
-		EvalInterval: 20 * time.Millisecond, SaveInterval: 20 * time.Millisecond})
+		EvalInterval: 20 * time.Millisecond, SaveInterval: 20 * time.Millisecond, Now: testclock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +143,7 @@ func TestScrapeNeverWaitsForARunningCollector(t *testing.T) {
 			t.Fatalf("a scrape took %s while a source was stuck", d)
 		}
 		if !strings.Contains(body, `kpi_value{domain="workflow",kpi="nps"} 40`) {
-			t.Fatal("scrape lacks the value of the healthy source")
+			t.Fatalf("scrape lacks the value of the healthy source: %+v", f.result("nps"))
 		}
 	}
 	if r := f.result("stuck_kpi"); r.Zone != kpi.Unknown {
@@ -151,7 +152,11 @@ func TestScrapeNeverWaitsForARunningCollector(t *testing.T) {
 }
 
 func TestFailingSourceKeepsLastGoodValue(t *testing.T) {
-	f := start(t, strings.Replace(catalogue, "interval: 1h, settings", "interval: 30ms, settings", 1))
+	// max_age is set so that the kept value cannot go stale while the
+	// failures back off (the default, three 30 ms intervals, raced them).
+	cat := strings.Replace(catalogue, "interval: 1h, settings", "interval: 30ms, settings", 1)
+	cat = strings.Replace(cat, "source: {name: manual, measurement: nps}", "source: {name: manual, measurement: nps}\n    max_age: 1h", 1)
+	f := start(t, cat)
 	f.waitValue(t, "nps", 40)
 	write(t, filepath.Join(f.dir, "values.yaml"), "nps: [broken\n")
 	// Let several runs fail.

@@ -65,7 +65,7 @@ func (a *App) pushBatch(first pushRequest) {
 	}
 	var accepted []pushRequest
 	for _, r := range batch {
-		if err := a.applyPush(r.values, time.Now()); err != nil {
+		if err := a.applyPush(r.values, a.cfg.Now()); err != nil {
 			r.reply <- err
 			continue
 		}
@@ -80,7 +80,7 @@ func (a *App) pushBatch(first pushRequest) {
 		saveErr = &exporter.PushError{Status: http.StatusServiceUnavailable, Reason: exporter.ReasonUnavailable,
 			Msg: "the values could not be persisted: " + err.Error()}
 	}
-	a.publish(time.Now())
+	a.publish(a.cfg.Now())
 	for _, r := range accepted {
 		r.reply <- saveErr
 	}

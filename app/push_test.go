@@ -11,6 +11,7 @@ import (
 
 	_ "github.com/bakhmach-hub/kpi_exporter/collectors/push"
 	"github.com/bakhmach-hub/kpi_exporter/exporter"
+	"github.com/bakhmach-hub/kpi_exporter/internal/testclock"
 	"github.com/bakhmach-hub/kpi_exporter/store"
 )
 
@@ -53,7 +54,7 @@ func rejection(t *testing.T, err error) *exporter.PushError {
 
 func TestPushRejections(t *testing.T) {
 	f := start(t, pushCatalogue)
-	now := time.Now()
+	now := testclock.Now()
 	tests := []struct {
 		name          string
 		values        []exporter.PushValue
@@ -86,7 +87,7 @@ func TestPushRejections(t *testing.T) {
 
 func TestPushAppliesAndPersistsBeforeReplying(t *testing.T) {
 	f := start(t, pushCatalogue)
-	day := time.Now().Add(-24 * time.Hour).Truncate(time.Second)
+	day := testclock.Now().Add(-24 * time.Hour).Truncate(time.Second)
 	// Out of order within the batch: applied oldest first.
 	if err := push(t, f,
 		exporter.PushValue{KPI: "headcount", Value: 12, Timestamp: day.Add(2 * time.Hour)},

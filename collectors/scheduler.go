@@ -63,9 +63,19 @@ func (j Job) key() string {
 type Scheduler struct {
 	logger *zap.Logger
 	sink   func(Result)
+	// Now stamps each run's start and end (the time of its readings); nil
+	// means time.Now. Timers always run on the wall clock.
+	Now func() time.Time
 
 	mu      sync.Mutex
 	runners map[string]*runner
+}
+
+func (s *Scheduler) now() time.Time {
+	if s.Now == nil {
+		return time.Now()
+	}
+	return s.Now()
 }
 
 // NewScheduler returns a scheduler that hands every finished run to sink.
@@ -169,7 +179,10 @@ func (r *runner) loop(after <-chan struct{}) {
 			return
 		}
 	}
-	timer := time.NewTimer(max(0, time.Until(r.job.NotBefore)))
+	// NotBefore is in the scheduler's clock. A restored reading from the
+	// future (a clock stepped back, copied state) never delays a source by
+	// more than its interval.
+	timer := time.NewTimer(min(max(0, r.job.NotBefore.Sub(r.s.now())), r.job.Source.Interval))
 	defer timer.Stop()
 	for {
 		select {
@@ -177,7 +190,7 @@ func (r *runner) loop(after <-chan struct{}) {
 			return
 		case <-timer.C:
 		}
-		res := Run(r.ctx, r.job)
+		res := RunWith(r.ctx, r.job, r.s.Now)
 		if r.ctx.Err() != nil {
 			return // shutting down or replaced: the run's outcome is moot
 		}
@@ -232,15 +245,21 @@ func Jitter(d time.Duration, u float64) time.Duration {
 
 // Run runs a job once with its timeout. A panic in the collector is an
 // error of that run, never a crash of the daemon.
-func Run(ctx context.Context, j Job) (res Result) {
-	res = Result{Source: j.Source.Name, Start: time.Now()}
+func Run(ctx context.Context, j Job) Result { return RunWith(ctx, j, nil) }
+
+// RunWith is Run with the clock that stamps the run; nil means time.Now.
+func RunWith(ctx context.Context, j Job, now func() time.Time) (res Result) {
+	if now == nil {
+		now = time.Now
+	}
+	res = Result{Source: j.Source.Name, Start: now()}
 	ctx, cancel := context.WithTimeout(ctx, j.Source.Timeout)
 	defer cancel()
 	defer func() {
 		if p := recover(); p != nil {
 			res.Measurements, res.Err = nil, fmt.Errorf("collector panicked: %v", p)
 		}
-		res.End = time.Now()
+		res.End = now()
 	}()
 	ms, err := j.Collector.Collect(ctx)
 	if err == nil {

@@ -32,6 +32,10 @@ type Options struct {
 	Push func(context.Context, []PushValue) error
 	// ErrorLog receives errors of the metrics handler.
 	ErrorLog promhttp.Logger
+	// Now is the wall clock, used only for ages (how old a value is) and
+	// for the arrival time of pushed values; everything about an evaluation
+	// uses the snapshot's own time. Nil means time.Now.
+	Now func() time.Time
 }
 
 // Exporter serves the latest published snapshot.
@@ -51,6 +55,9 @@ type Exporter struct {
 
 // New returns an exporter serving an empty snapshot until one is published.
 func New(opts Options) *Exporter {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
 	e := &Exporter{opts: opts, reg: prometheus.NewRegistry()}
 	e.reloadOK = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "kpi_config_last_reload_successful",

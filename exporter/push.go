@@ -147,7 +147,7 @@ func (e *Exporter) push(r *http.Request) (int, error) {
 		}
 		return 0, &PushError{Status: http.StatusBadRequest, Reason: ReasonMalformed, Msg: "reading the body: " + err.Error()}
 	}
-	values, err := DecodePush(body, time.Now())
+	values, err := DecodePush(body, e.opts.Now())
 	if err != nil {
 		return 0, err
 	}

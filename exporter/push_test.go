@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/bakhmach-hub/kpi_exporter/internal/testclock"
 )
 
 const testToken = "s3cret-token-0123456789"
@@ -22,7 +24,7 @@ type fakePush struct {
 
 func pushServer(t *testing.T, f *fakePush) (*Exporter, *httptest.Server) {
 	t.Helper()
-	e := New(Options{PushTokens: []string{"another-token-abcdefgh", testToken}, Push: func(_ context.Context, v []PushValue) error {
+	e := New(Options{Now: testclock.Now, PushTokens: []string{"another-token-abcdefgh", testToken}, Push: func(_ context.Context, v []PushValue) error {
 		if f.err != nil {
 			return f.err
 		}
@@ -104,7 +106,7 @@ func TestPushAuth(t *testing.T) {
 func TestPushRejectsMalformedRequests(t *testing.T) {
 	f := &fakePush{}
 	e, srv := pushServer(t, f)
-	future := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+	future := testclock.Now().Add(time.Hour).UTC().Format(time.RFC3339)
 	tests := []struct {
 		name, contentType, body string
 		status                  int

@@ -120,7 +120,9 @@ func (s *Snapshot) sourceViews() map[string]SourceView {
 
 func ptr(v float64) *float64 { return &v }
 
-// view builds the view of one evaluated KPI at now.
+// view builds the view of one evaluated KPI. What belongs to the evaluation
+// (the next milestone) is taken at the snapshot's time; now is the wall
+// clock and gives only the value's age.
 func (s *Snapshot) view(r kpi.Result, sources map[string]SourceView, now time.Time) KPIView {
 	k := r.KPI
 	v := KPIView{ID: k.ID, Name: k.Name, Description: k.Description, Domain: k.Domain, Dashboard: k.Dashboard,
@@ -138,7 +140,7 @@ func (s *Snapshot) view(r kpi.Result, sources map[string]SourceView, now time.Ti
 		v.Attainment = ptr(r.Attainment)
 	}
 	for _, m := range k.Targets {
-		if m.Period.Start.After(now) {
+		if m.Period.Start.After(s.Scorecard.At) {
 			mv := milestoneView(k, m)
 			v.NextMilestone = &mv
 			break
@@ -234,12 +236,12 @@ func (e *Exporter) handleKPIs(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, apiError{Status: "error", Error: "zone must be green, yellow, red or unknown", Field: "zone"})
 		return
 	}
-	writeJSON(w, http.StatusOK, e.snap.Load().ScorecardView(f, time.Now()))
+	writeJSON(w, http.StatusOK, e.snap.Load().ScorecardView(f, e.opts.Now()))
 }
 
 func (e *Exporter) handleKPI(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	v, ok := e.snap.Load().KPIDetail(id, e.history(id), time.Now())
+	v, ok := e.snap.Load().KPIDetail(id, e.history(id), e.opts.Now())
 	if !ok {
 		writeJSON(w, http.StatusNotFound, apiError{Status: "error", Error: "no KPI with id " + strconv.Quote(id), Field: "id"})
 		return

@@ -127,7 +127,7 @@ type domainRows struct {
 func (e *Exporter) handleStatus(w http.ResponseWriter, r *http.Request) {
 	snap := e.snap.Load()
 	f := filterOf(r.URL.Query())
-	now := time.Now()
+	now := e.opts.Now()
 	sc := snap.ScorecardView(f, now)
 	// The header counts every zone under the other filters, so that it
 	// still says how many are red while showing the yellow ones.
@@ -175,8 +175,7 @@ func (e *Exporter) handleStatus(w http.ResponseWriter, r *http.Request) {
 func (e *Exporter) handleKPIPage(w http.ResponseWriter, r *http.Request) {
 	snap := e.snap.Load()
 	id := r.PathValue("id")
-	now := time.Now()
-	v, ok := snap.KPIDetail(id, e.history(id), now)
+	v, ok := snap.KPIDetail(id, e.history(id), e.opts.Now())
 	if !ok {
 		http.Error(w, "No KPI with id "+strconv.Quote(id)+".", http.StatusNotFound)
 		return
@@ -186,7 +185,7 @@ func (e *Exporter) handleKPIPage(w http.ResponseWriter, r *http.Request) {
 	kpiPage.Execute(w, struct {
 		KPI   KPIView
 		Chart template.HTML
-	}{v, historyChart(snap.Catalogue, k, v, now)})
+	}{v, historyChart(snap.Catalogue, k, v, snap.Scorecard.At)})
 }
 
 func (s *Snapshot) kpiByID(id string) *kpi.KPI {
@@ -199,8 +198,9 @@ func (s *Snapshot) kpiByID(id string) *kpi.KPI {
 }
 
 // historyChart draws the KPI's history and the target in force as an
-// inline SVG. Only numbers and escaped text go into it.
-func historyChart(c *kpi.Catalogue, k *kpi.KPI, v KPIView, now time.Time) template.HTML {
+// inline SVG, up to the snapshot's evaluation time at. Only numbers and
+// escaped text go into it.
+func historyChart(c *kpi.Catalogue, k *kpi.KPI, v KPIView, at time.Time) template.HTML {
 	const width, height, left, right, top, bottom = 720.0, 220.0, 64.0, 12.0, 12.0, 28.0
 	pts := append([]PointView(nil), v.History...)
 	if v.Value != nil && v.ValueTime != nil && (len(pts) == 0 || v.ValueTime.After(pts[len(pts)-1].T)) {
@@ -213,7 +213,7 @@ func historyChart(c *kpi.Catalogue, k *kpi.KPI, v KPIView, now time.Time) templa
 		fmt.Fprintf(&b, `<text x="%g" y="%g" text-anchor="middle" fill="#57606a">No history yet.</text></svg>`, width/2, height/2)
 		return template.HTML(b.String())
 	}
-	t0, t1 := pts[0].T, now
+	t0, t1 := pts[0].T, at
 	if last := pts[len(pts)-1].T; last.After(t1) {
 		t1 = last
 	}

@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/net/html"
 
+	"github.com/bakhmach-hub/kpi_exporter/internal/testclock"
 	"github.com/bakhmach-hub/kpi_exporter/kpi"
 )
 
@@ -67,7 +68,7 @@ func statusServer(t *testing.T) *httptest.Server {
 	history := map[string][]kpi.Point{"nps": {
 		{T: goldenNow.Add(-72 * time.Hour), V: 40}, {T: goldenNow.Add(-48 * time.Hour), V: 50}, {T: goldenNow.Add(-24 * time.Hour), V: 55},
 	}}
-	e := New(Options{History: func(id string) []kpi.Point { return history[id] }})
+	e := New(Options{History: func(id string) []kpi.Point { return history[id] }, Now: testclock.Now})
 	e.Publish(goldenSnapshot(t))
 	srv := httptest.NewServer(e.Handler())
 	t.Cleanup(srv.Close)
@@ -236,5 +237,40 @@ func TestKPIPageChart(t *testing.T) {
 	_, page = get(t, srv.URL+"/kpi/stars")
 	if !strings.Contains(page, "No history yet.") {
 		t.Error("a KPI without history says so")
+	}
+}
+
+// What the page says about an evaluation is taken at the snapshot's time;
+// only the age of a value follows the wall clock. With the wall clock five
+// years after the snapshot, the next milestone is still the one after the
+// snapshot's time, and the age says five years.
+func TestStatusPageUsesSnapshotTime(t *testing.T) {
+	later := goldenNow.AddDate(5, 0, 0)
+	e := New(Options{Now: func() time.Time { return later }})
+	e.Publish(goldenSnapshot(t))
+	srv := httptest.NewServer(e.Handler())
+	t.Cleanup(srv.Close)
+	_, page := get(t, srv.URL+"/")
+	if !strings.Contains(page, "M12") {
+		t.Error("the next milestone was computed at the wall clock, not at the snapshot's time")
+	}
+	_, body := get(t, srv.URL+"/api/v1/kpis")
+	var sc ScorecardView
+	if err := json.Unmarshal([]byte(body), &sc); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range sc.KPIs {
+		if v.ValueTime == nil {
+			continue
+		}
+		if want := later.Sub(*v.ValueTime).Seconds(); v.AgeSeconds == nil || *v.AgeSeconds != want {
+			t.Errorf("%s: age %v, want %v (from the wall clock)", v.ID, v.AgeSeconds, want)
+		}
+		if v.NextMilestone != nil && !v.NextMilestone.Start.After(goldenNow) {
+			t.Errorf("%s: next milestone %+v", v.ID, v.NextMilestone)
+		}
+	}
+	if !strings.Contains(body, `"period": "M12"`) {
+		t.Errorf("the API's next milestone was computed at the wall clock:\n%s", body)
 	}
 }

@@ -8,6 +8,7 @@ import (
 
 	"golang.org/x/net/html"
 
+	"github.com/bakhmach-hub/kpi_exporter/internal/testclock"
 	"github.com/bakhmach-hub/kpi_exporter/kpi"
 )
 
@@ -78,7 +79,7 @@ func TestSpans(t *testing.T) {
 			t.Errorf("%s of %s: label %q, want %q", tt.p, tt.at, s.Label, tt.label)
 		}
 	}
-	if _, err := SpanOf(c, "fortnight", time.Now()); err == nil || !strings.Contains(err.Error(), `"fortnight"`) {
+	if _, err := SpanOf(c, "fortnight", testclock.Now()); err == nil || !strings.Contains(err.Error(), `"fortnight"`) {
 		t.Errorf("unknown period: %v", err)
 	}
 	last, _ := LastComplete(c, Month, day("2026-11-30T10:00:00Z"))
