@@ -264,6 +264,9 @@ func (a *App) Run(ctx context.Context) error {
 	readings := a.cfg.Store.Inputs().Readings
 	for i := range a.loaded.Jobs {
 		j := &a.loaded.Jobs[i]
+		if _, dependent := j.Collector.(collectors.Dependent); dependent {
+			continue // computed locally from others: cheap, and run when they run
+		}
 		if r, ok := readings[j.Source.Name]; ok {
 			j.NotBefore = r.At.Add(collectors.Jitter(j.Source.Interval, rand.Float64()))
 		}
@@ -284,9 +287,13 @@ func (a *App) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return a.shutdown()
 		case r := <-a.results:
-			a.apply(r)
-			a.drain() // what else has arrived, before re-evaluating once
+			ran := map[string]bool{}
+			if a.apply(r) {
+				ran[r.Source] = true
+			}
+			a.drain(ran) // what else has arrived, before re-evaluating once
 			a.publish(a.cfg.Now())
+			a.triggerDependents(ran)
 		case reply := <-a.reloads:
 			reply <- a.reload()
 		case req := <-a.pushes:
@@ -346,14 +353,44 @@ func (a *App) retain() {
 	a.cfg.Store.Retain(sources, kpis)
 }
 
-func (a *App) apply(r collectors.Result) {
+// apply stores a successful run's reading and says whether it did.
+func (a *App) apply(r collectors.Result) bool {
 	if r.Err != nil {
-		return // the last good reading stays; the scheduler logged the error
+		return false // the last good reading stays; the scheduler logged the error
 	}
 	if _, ok := a.loaded.Catalogue.Source(r.Source); !ok {
-		return // a run that finished just as a reload removed its source
+		return false // a run that finished just as a reload removed its source
 	}
 	a.cfg.Store.SetReading(r.Source, kpi.Reading{At: r.End, Measurements: r.Measurements})
+	return true
+}
+
+// triggerDependents runs, now, every source computed from a source that
+// has just produced a reading (directly, or through a KPI bound to it), so
+// that derived values follow their inputs instead of waiting an interval.
+// It is called after publishing, since they read the published snapshot.
+func (a *App) triggerDependents(ran map[string]bool) {
+	if len(ran) == 0 {
+		return
+	}
+	for _, j := range a.loaded.Jobs {
+		d, ok := j.Collector.(collectors.Dependent)
+		if !ok {
+			continue
+		}
+		for _, dep := range d.DependsOn() {
+			src := dep
+			if id, isKPI := strings.CutPrefix(dep, "kpi:"); isKPI {
+				if k := a.loaded.Catalogue.KPI(id); k != nil {
+					src = k.Source.Source
+				}
+			}
+			if src != j.Source.Name && ran[src] {
+				a.scheduler.Trigger(j.Source.Name)
+				break
+			}
+		}
+	}
 }
 
 // publish evaluates the catalogue, records fresh values in the history and
@@ -365,7 +402,9 @@ func (a *App) publish(now time.Time) {
 	sc := kpi.Evaluate(c, in, now)
 	for _, r := range sc.Results {
 		if r.HasValue && !r.Stale {
-			a.cfg.Store.Record(r.KPI.ID, kpi.Point{T: r.ValueTime, V: r.Value})
+			// At the newest input's time: an aggregate's ValueTime is its
+			// oldest series', which would freeze the history.
+			a.cfg.Store.Record(r.KPI.ID, kpi.Point{T: r.InputTime, V: r.Value})
 		}
 	}
 	sources := a.sourceStates(in)
@@ -391,7 +430,7 @@ func sameResults(a, b kpi.Scorecard) bool {
 	}
 	for i, x := range a.Results {
 		y := b.Results[i]
-		if x.KPI != y.KPI || x.HasValue != y.HasValue || x.Value != y.Value || !x.ValueTime.Equal(y.ValueTime) ||
+		if x.KPI != y.KPI || x.HasValue != y.HasValue || x.Value != y.Value || !x.ValueTime.Equal(y.ValueTime) || !x.InputTime.Equal(y.InputTime) ||
 			x.Stale != y.Stale || x.HasTarget != y.HasTarget || x.Target != y.Target ||
 			x.HasAttainment != y.HasAttainment || x.Attainment != y.Attainment ||
 			x.Zone != y.Zone || x.Trend != y.Trend || x.Reason != y.Reason {
@@ -445,11 +484,13 @@ func (a *App) save() {
 }
 
 // drain applies the results waiting in the channel.
-func (a *App) drain() {
+func (a *App) drain(ran map[string]bool) {
 	for {
 		select {
 		case r := <-a.results:
-			a.apply(r)
+			if a.apply(r) && ran != nil {
+				ran[r.Source] = true
+			}
 		default:
 			return
 		}
@@ -459,7 +500,7 @@ func (a *App) drain() {
 func (a *App) shutdown() error {
 	close(a.stopping)
 	a.scheduler.Stop()
-	a.drain() // runs that finished while stopping still count
+	a.drain(nil) // runs that finished while stopping still count
 	a.publish(a.cfg.Now())
 	if err := a.cfg.Store.Save(); err != nil {
 		return fmt.Errorf("saving state on shutdown: %w", err)

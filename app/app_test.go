@@ -319,3 +319,36 @@ func TestUnchangedEvaluationKeepsTheSnapshot(t *testing.T) {
 		t.Error("a reload did not publish a new snapshot")
 	}
 }
+
+// A derived source runs as soon as the sources it reads have a reading, and
+// again after each of their runs, not an interval later: both intervals here
+// are an hour, yet the derived KPI has its value at once and follows an edit.
+func TestDerivedRunsWhenItsInputsHaveRun(t *testing.T) {
+	const cat = `
+calendar: {plan_start: 2026-01-01, launch: 2026-01-01}
+sources:
+  - {name: manual, type: file, interval: 1h, settings: {path: values.yaml}}
+  - name: calc
+    type: derived
+    interval: 1h
+    settings:
+      measurements:
+        - {name: double, expr: "x * 2", inputs: {x: {source: manual, measurement: nps}}}
+        - {name: via_kpi, expr: "x + 1", inputs: {x: {kpi: nps}}}
+kpis:
+  - {id: nps, name: NPS, domain: workflow, dashboard: product, unit: score, direction: higher,
+     source: {name: manual, measurement: nps}, targets: [{period: Q1, value: 50}]}
+  - {id: double, name: Double, domain: workflow, dashboard: product, unit: score, direction: higher,
+     source: {name: calc, measurement: double}, targets: [{period: Q1, value: 50}]}
+  - {id: via_kpi, name: Via KPI, domain: workflow, dashboard: product, unit: score, direction: higher,
+     source: {name: calc, measurement: via_kpi}, targets: [{period: Q1, value: 50}]}
+`
+	f := start(t, cat)
+	f.waitValue(t, "double", 80)
+	f.waitValue(t, "via_kpi", 41)
+	write(t, filepath.Join(f.dir, "values.yaml"), "nps: 45\n")
+	// The file source re-reads on its interval; run it as a reload would.
+	f.app.scheduler.Trigger("manual")
+	f.waitValue(t, "double", 90)
+	f.waitValue(t, "via_kpi", 46)
+}

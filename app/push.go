@@ -125,6 +125,14 @@ func (a *App) applyPush(values []exporter.PushValue, now time.Time) error {
 		p  kpi.Point
 	}
 	var records []record
+	bound := map[string][]*kpi.KPI{} // "source/measurement" → the push KPIs bound to it
+	for i := range c.KPIs {
+		k := &c.KPIs[i]
+		if _, ok := a.loaded.Passive[k.Source.Source]; ok {
+			key := k.Source.Source + "/" + k.Source.Measurement
+			bound[key] = append(bound[key], k)
+		}
+	}
 	lastPoint := map[string]time.Time{}
 	implicit := map[string]bool{} // series given a value without a timestamp
 
@@ -207,13 +215,30 @@ func (a *App) applyPush(values []exporter.PushValue, now time.Time) error {
 					"%s is older than KPI %q's history, which ends at %s", t.UTC().Format(time.RFC3339Nano), k.ID, last.UTC().Format(time.RFC3339Nano))
 			}
 			lastPoint[k.ID] = t
-			records = append(records, record{k.ID, kpi.Point{T: t, V: v.Value}})
 		}
 		if !exists && len(m) >= MaxPushSeries {
 			return reject(v, "", http.StatusUnprocessableEntity, exporter.ReasonTooManySeries,
 				"source %q already holds %d series, the most a push source keeps", src, MaxPushSeries)
 		}
 		m[seriesKey(name, labels)] = kpi.Measurement{Name: name, Labels: labels, Value: v.Value, Time: t}
+		// Every KPI this series feeds gets a history point with the KPI's
+		// value as it stands after this value (an aggregate's, not the raw
+		// pushed number), at the time of its newest input; a batch of
+		// backfill values thus leaves one point each.
+		for _, bk := range bound[src+"/"+name] {
+			if !labels.Matches(bk.Source.Labels) {
+				continue
+			}
+			named := kpi.Reading{At: t}
+			for _, x := range m {
+				if x.Name == name {
+					named.Measurements = append(named.Measurements, x)
+				}
+			}
+			if kv, kt, ok := kpi.ResolveNewest(map[string]kpi.Reading{src: named}, bk.Source); ok {
+				records = append(records, record{bk.ID, kpi.Point{T: kt, V: kv}})
+			}
+		}
 	}
 
 	for src, m := range working {

@@ -170,3 +170,54 @@ func TestPushNowReplaces(t *testing.T) {
 		t.Errorf("headcount after 20 pushes: %+v", r)
 	}
 }
+
+// A KPI that sums several series records its own value each time it
+// changes, at the time of its newest input. It used to freeze at the first
+// point, since its value time is its oldest series' time, and pushes by KPI
+// id recorded the raw pushed number.
+func TestAggregateKPIHistoryFollowsItsValue(t *testing.T) {
+	const cat = `
+calendar: {plan_start: 2026-01-01, launch: 2026-01-01}
+sources:
+  - {name: sales, type: push, interval: 24h}
+kpis:
+  - {id: deals, name: Deals, domain: growth, dashboard: financial, unit: count, direction: higher,
+     source: {name: sales, measurement: deals, aggregate: sum}, targets: [{period: Q1, value: 100}]}
+`
+	f := start(t, cat)
+	t0 := testclock.Now().Add(-10 * time.Hour).Truncate(time.Second)
+	if err := push(t, f,
+		exporter.PushValue{Measurement: "deals", Labels: map[string]string{"team": "a"}, Value: 10, Timestamp: t0},
+		exporter.PushValue{Measurement: "deals", Labels: map[string]string{"team": "b"}, Value: 20, Timestamp: t0.Add(2 * time.Hour)},
+	); err != nil {
+		t.Fatal(err)
+	}
+	// Only team b moves: the oldest input stays at t0. (Points are hours
+	// apart, since the store keeps one point per hour.)
+	if err := push(t, f, exporter.PushValue{Measurement: "deals", Labels: map[string]string{"team": "b"}, Value: 220, Timestamp: t0.Add(4 * time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	// By KPI id: the unlabelled series joins the sum.
+	if err := push(t, f, exporter.PushValue{KPI: "deals", Value: 5, Timestamp: t0.Add(6 * time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	f.waitValue(t, "deals", 235)
+	// The periodic evaluation records too; it must agree.
+	time.Sleep(60 * time.Millisecond)
+	got := f.app.cfg.Store.History("deals")
+	want := []struct {
+		at time.Duration
+		v  float64
+	}{{0, 10}, {2 * time.Hour, 30}, {4 * time.Hour, 230}, {6 * time.Hour, 235}}
+	ok := len(got) == len(want)
+	for i := 0; ok && i < len(want); i++ {
+		ok = got[i].T.Equal(t0.Add(want[i].at)) && got[i].V == want[i].v
+	}
+	if !ok {
+		t.Errorf("history %+v, want %+v from %s", got, want, t0)
+	}
+	r := f.result("deals")
+	if !r.ValueTime.Equal(t0) || !r.InputTime.Equal(t0.Add(6*time.Hour)) {
+		t.Errorf("value time %s (want the oldest input %s), input time %s", r.ValueTime, t0, r.InputTime)
+	}
+}

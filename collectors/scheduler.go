@@ -115,6 +115,23 @@ func (s *Scheduler) Apply(jobs []Job) {
 	}
 }
 
+// Trigger asks a source to run now instead of when its timer says; a run
+// under way finishes first and then runs once more, and several triggers
+// before that run count as one. Unknown names are ignored. The derived
+// sources are triggered this way when the sources they read have run.
+func (s *Scheduler) Trigger(name string) {
+	s.mu.Lock()
+	r := s.runners[name]
+	s.mu.Unlock()
+	if r == nil {
+		return
+	}
+	select {
+	case r.kick <- struct{}{}:
+	default: // one is pending already
+	}
+}
+
 // Stop cancels every source and waits for the runs under way to end.
 func (s *Scheduler) Stop() {
 	s.mu.Lock()
@@ -150,6 +167,7 @@ type runner struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	done   chan struct{}
+	kick   chan struct{} // Trigger: run now rather than when the timer says
 
 	mu sync.Mutex
 	st Status
@@ -158,7 +176,7 @@ type runner struct {
 func newRunner(s *Scheduler, j Job) *runner {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &runner{
-		s: s, job: j, key: j.key(), ctx: ctx, cancel: cancel, done: make(chan struct{}),
+		s: s, job: j, key: j.key(), ctx: ctx, cancel: cancel, done: make(chan struct{}), kick: make(chan struct{}, 1),
 		log: s.logger.With(zap.String("source", j.Source.Name), zap.String("collector", j.Source.Type)),
 		st:  Status{Name: j.Source.Name, Type: j.Source.Type, Interval: j.Source.Interval},
 	}
@@ -189,6 +207,10 @@ func (r *runner) loop(after <-chan struct{}) {
 		case <-r.ctx.Done():
 			return
 		case <-timer.C:
+		case <-r.kick:
+			if !timer.Stop() {
+				<-timer.C
+			}
 		}
 		res := RunWith(r.ctx, r.job, r.s.Now)
 		if r.ctx.Err() != nil {

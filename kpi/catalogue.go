@@ -89,6 +89,16 @@ func (c *Catalogue) Source(name string) (Source, bool) {
 	return c.Sources[i], true
 }
 
+// KPI looks up a KPI by id; nil when the catalogue has none.
+func (c *Catalogue) KPI(id string) *KPI {
+	for i := range c.KPIs {
+		if c.KPIs[i].ID == id {
+			return &c.KPIs[i]
+		}
+	}
+	return nil
+}
+
 // Calendar anchors the periods targets are phased on.
 type Calendar struct {
 	// PlanStart is the first day of Q1; Q2 starts three months later.

@@ -39,6 +39,12 @@ type Result struct {
 	// Stale is true when the value is older than the KPI's max age. A stale
 	// value is not scored.
 	Stale bool
+	// InputTime is the time of the newest series the value is computed
+	// from: when the value last changed. It equals ValueTime for a KPI of
+	// one series; for an aggregate, ValueTime is the oldest series' time
+	// (a value is only as fresh as its oldest input) and InputTime is what
+	// the history records the value at.
+	InputTime time.Time
 
 	Target    float64
 	HasTarget bool
@@ -76,7 +82,9 @@ func evaluateKPI(c *Catalogue, k *KPI, src Source, idx readingIndex, history []P
 	r := Result{KPI: k, Zone: Unknown}
 	r.Target, r.HasTarget = c.TargetAt(k, now)
 
-	r.Value, r.ValueTime, r.HasValue, r.Reason = idx.resolve(k.Source)
+	var res resolved
+	res, r.HasValue, r.Reason = idx.resolve(k.Source)
+	r.Value, r.ValueTime, r.InputTime = res.v, res.oldest, res.newest
 	if !r.HasValue {
 		return r
 	}
@@ -100,7 +108,7 @@ func evaluateKPI(c *Catalogue, k *KPI, src Source, idx readingIndex, history []P
 	if window <= 0 {
 		window = c.TrendWindow
 	}
-	r.Trend = Trend(k.Direction, withCurrent(history, r.ValueTime, r.Value), now, window, r.Target)
+	r.Trend = Trend(k.Direction, withCurrent(history, r.InputTime, r.Value), now, window, r.Target)
 	if r.Zone == Green && r.Trend == Worsening && k.TrendDemotes {
 		r.Zone = Yellow
 		r.Reason = "green attainment, but the trend is worsening"
@@ -280,13 +288,20 @@ func indexReadings(rs map[string]Reading) readingIndex {
 
 // resolve finds a binding's value in the last readings. The value's time is
 // the oldest time among the series it was made from.
-func (idx readingIndex) resolve(b Binding) (float64, time.Time, bool, string) {
+// resolved is a binding's value with the times of its oldest and newest
+// series.
+type resolved struct {
+	v              float64
+	oldest, newest time.Time
+}
+
+func (idx readingIndex) resolve(b Binding) (resolved, bool, string) {
 	r, ok := idx[b.Source]
 	if !ok {
-		return 0, time.Time{}, false, fmt.Sprintf("source %q has no reading yet", b.Source)
+		return resolved{}, false, fmt.Sprintf("source %q has no reading yet", b.Source)
 	}
 	var vals []float64
-	var oldest time.Time
+	var oldest, newest time.Time
 	for _, i := range r.byName[b.Measurement] {
 		m := r.Measurements[i]
 		if !m.Labels.Matches(b.Labels) || math.IsNaN(m.Value) || math.IsInf(m.Value, 0) {
@@ -299,13 +314,16 @@ func (idx readingIndex) resolve(b Binding) (float64, time.Time, bool, string) {
 		if len(vals) == 0 || t.Before(oldest) {
 			oldest = t
 		}
+		if len(vals) == 0 || t.After(newest) {
+			newest = t
+		}
 		vals = append(vals, m.Value)
 	}
 	switch {
 	case len(vals) == 0:
-		return 0, time.Time{}, false, fmt.Sprintf("no series %s in the last reading", b)
+		return resolved{}, false, fmt.Sprintf("no series %s in the last reading", b)
 	case len(vals) > 1 && b.Aggregate == AggNone:
-		return 0, time.Time{}, false, fmt.Sprintf("%d series match %s; set source.aggregate", len(vals), b)
+		return resolved{}, false, fmt.Sprintf("%d series match %s; set source.aggregate", len(vals), b)
 	}
 	v := vals[0]
 	for _, x := range vals[1:] {
@@ -321,7 +339,7 @@ func (idx readingIndex) resolve(b Binding) (float64, time.Time, bool, string) {
 	if b.Aggregate == AggAvg {
 		v /= float64(len(vals))
 	}
-	return v, oldest, true, ""
+	return resolved{v, oldest, newest}, true, ""
 }
 
 // Resolve finds a binding's value in readings as an evaluation does: the
@@ -332,8 +350,19 @@ func Resolve(rs map[string]Reading, b Binding) (value float64, t time.Time, ok b
 	if !found {
 		return 0, time.Time{}, false
 	}
-	v, t, ok, _ := readingIndex{b.Source: {Reading: r, byName: nameIndex(r)}}.resolve(b)
-	return v, t, ok
+	res, ok, _ := readingIndex{b.Source: {Reading: r, byName: nameIndex(r)}}.resolve(b)
+	return res.v, res.oldest, ok
+}
+
+// ResolveNewest is Resolve with the time of the newest matching series:
+// when the binding's value last changed.
+func ResolveNewest(rs map[string]Reading, b Binding) (value float64, newest time.Time, ok bool) {
+	r, found := rs[b.Source]
+	if !found {
+		return 0, time.Time{}, false
+	}
+	res, ok, _ := readingIndex{b.Source: {Reading: r, byName: nameIndex(r)}}.resolve(b)
+	return res.v, res.newest, ok
 }
 
 func nameIndex(r Reading) map[string][]int {
