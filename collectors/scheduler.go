@@ -247,17 +247,24 @@ func (r *runner) record(res Result) time.Duration {
 	return delay
 }
 
+// RetryBase is the first retry's delay after a failed run.
+const RetryBase = 30 * time.Second
+
 // Backoff is the wait before the next run after failures consecutive
-// failures: the interval, doubled for each failure after the first, capped
-// at eight intervals or an hour, whichever is less (but never below the
-// interval).
+// failures. Without failures it is the interval. After a failure the retry
+// comes sooner than the interval: RetryBase, doubled for each further
+// failure, capped at the interval (so a source with a 1 h interval retries
+// after 30 s, 1 m, 2 m, … 32 m, then hourly, and one with an interval below
+// RetryBase simply keeps its interval). The caller jitters it.
 func Backoff(interval time.Duration, failures int) time.Duration {
-	limit := max(interval, min(8*interval, time.Hour))
-	d := interval
-	for i := 1; i < failures && d < limit; i++ {
+	if failures <= 0 {
+		return interval
+	}
+	d := min(RetryBase, interval)
+	for i := 1; i < failures && d < interval; i++ {
 		d *= 2
 	}
-	return min(d, limit)
+	return min(d, interval)
 }
 
 // Jitter spreads d by ±10 %: u in [0, 1) maps to [0.9 d, 1.1 d).

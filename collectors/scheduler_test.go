@@ -21,15 +21,19 @@ func TestBackoff(t *testing.T) {
 		want     time.Duration
 	}{
 		{time.Minute, 0, time.Minute},
-		{time.Minute, 1, time.Minute},
-		{time.Minute, 2, 2 * time.Minute},
-		{time.Minute, 3, 4 * time.Minute},
-		{time.Minute, 4, 8 * time.Minute},
-		{time.Minute, 50, 8 * time.Minute},           // capped at 8 intervals
-		{15 * time.Minute, 10, time.Hour},            // capped at an hour
-		{2 * time.Hour, 5, 2 * time.Hour},            // never below the interval
-		{30 * time.Second, 3, 2 * time.Minute},       // 30s, 60s, 120s
-		{30 * time.Second, 1000000, 4 * time.Minute}, // no overflow
+		{time.Minute, 1, 30 * time.Second}, // a retry comes sooner than the interval
+		{time.Minute, 2, time.Minute},
+		{time.Minute, 50, time.Minute}, // capped at the interval
+		{time.Hour, 1, 30 * time.Second},
+		{time.Hour, 2, time.Minute},
+		{time.Hour, 3, 2 * time.Minute},
+		{time.Hour, 7, 32 * time.Minute},
+		{time.Hour, 8, time.Hour},
+		{time.Hour, 1000000, time.Hour},                    // no overflow
+		{10 * time.Second, 1, 10 * time.Second},            // below the base: the interval
+		{10 * time.Second, 5, 10 * time.Second},            //
+		{24 * time.Hour, 13, 24 * time.Hour},               // 30 s · 2^12 = 34 h: the cap
+		{24 * time.Hour, 12, 30 * time.Second * (1 << 11)}, // 17 h 4 m
 	}
 	for _, c := range cases {
 		if got := Backoff(c.interval, c.failures); got != c.want {
@@ -163,9 +167,9 @@ func TestSchedulerFailureBackoffAndStatus(t *testing.T) {
 	if rs[0].Err == nil || rs[1].Err == nil || rs[2].Err != nil {
 		t.Fatalf("want two failures then a success, got %v, %v, %v", rs[0].Err, rs[1].Err, rs[2].Err)
 	}
-	// The second failure waits two intervals (±10 %) before the next run.
-	if gap := rs[2].Start.Sub(rs[1].End); gap < 36*time.Millisecond {
-		t.Errorf("backoff after the second failure was %s, want ≥ 36ms", gap)
+	// Below RetryBase, a retry waits the interval (±10 %), never longer.
+	if gap := rs[2].Start.Sub(rs[1].End); gap < 18*time.Millisecond {
+		t.Errorf("retry after the second failure came after %s, want ≥ 18ms", gap)
 	}
 	if len(st) != 1 || st[0].Runs < 3 || st[0].Errors != 2 || !st[0].Success || st[0].Failures != 0 || st[0].LastSuccess.IsZero() {
 		t.Errorf("status after recovery: %+v", st)
