@@ -7,6 +7,7 @@ package kpi
 
 import (
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -53,7 +54,22 @@ const (
 	AggAvg  Aggregation = "avg"
 	AggMin  Aggregation = "min"
 	AggMax  Aggregation = "max"
+	// AggPooled is for ratios: for a measurement <base>_ratio it is
+	// Σ <base>_covered ÷ Σ <base>_total over the matching series (the
+	// coverage of two reports together, not the average of their ratios).
+	// It has no value when the pooled total is 0.
+	AggPooled Aggregation = "pooled"
 )
+
+// PooledParts names the numerator and denominator measurements a pooled
+// binding of measurement m reads; ok is false when m is not <base>_ratio.
+func PooledParts(m string) (num, den string, ok bool) {
+	base, ok := strings.CutSuffix(m, "_ratio")
+	if !ok || base == "" {
+		return "", "", false
+	}
+	return base + "_covered", base + "_total", true
+}
 
 // Default evaluation settings, from the framework's success thresholds.
 const (

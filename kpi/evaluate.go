@@ -300,6 +300,9 @@ func (idx readingIndex) resolve(b Binding) (resolved, bool, string) {
 	if !ok {
 		return resolved{}, false, fmt.Sprintf("source %q has no reading yet", b.Source)
 	}
+	if b.Aggregate == AggPooled {
+		return idx.pooled(b)
+	}
 	var vals []float64
 	var oldest, newest time.Time
 	for _, i := range r.byName[b.Measurement] {
@@ -340,6 +343,37 @@ func (idx readingIndex) resolve(b Binding) (resolved, bool, string) {
 		v /= float64(len(vals))
 	}
 	return resolved{v, oldest, newest}, true, ""
+}
+
+// pooled resolves a pooled ratio: Σ covered ÷ Σ total of the matching
+// series, with the times of the oldest and newest of them.
+func (idx readingIndex) pooled(b Binding) (resolved, bool, string) {
+	numName, denName, ok := PooledParts(b.Measurement)
+	if !ok {
+		return resolved{}, false, fmt.Sprintf("aggregate pooled needs a <base>_ratio measurement, not %q", b.Measurement)
+	}
+	var sums [2]float64
+	var out resolved
+	for i, name := range []string{numName, denName} {
+		nb := b
+		nb.Measurement, nb.Aggregate = name, AggSum
+		res, ok, reason := idx.resolve(nb)
+		if !ok {
+			return resolved{}, false, reason
+		}
+		sums[i] = res.v
+		if i == 0 || res.oldest.Before(out.oldest) {
+			out.oldest = res.oldest
+		}
+		if i == 0 || res.newest.After(out.newest) {
+			out.newest = res.newest
+		}
+	}
+	if sums[1] == 0 {
+		return resolved{}, false, fmt.Sprintf("the pooled total %s of %s is 0", denName, b)
+	}
+	out.v = sums[0] / sums[1]
+	return out, true, ""
 }
 
 // Resolve finds a binding's value in readings as an evaluation does: the

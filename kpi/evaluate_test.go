@@ -2,6 +2,7 @@ package kpi
 
 import (
 	"math"
+	"strings"
 	"testing"
 	"time"
 )
@@ -326,5 +327,41 @@ func TestFormatAttainmentAndTrend(t *testing.T) {
 		if got := TrendText(trend); got != want {
 			t.Errorf("TrendText(%d) = %q, want %q", trend, got, want)
 		}
+	}
+}
+
+// A pooled ratio of two coverage reports is their covered lines over their
+// lines together, computed here a second way from the counts, never the
+// average of the two ratios nor "unknown" because two series match.
+func TestPooledRatio(t *testing.T) {
+	now := at("2026-05-15T12:00:00Z")
+	b := Binding{Source: "src", Measurement: "lines_ratio", Aggregate: AggPooled}
+	rep := func(name string, covered, total float64, age time.Duration) []Measurement {
+		l := Labels{{Name: "report", Value: name}}
+		return []Measurement{
+			{Name: "lines_covered", Labels: l, Value: covered, Time: now.Add(-age)},
+			{Name: "lines_total", Labels: l, Value: total, Time: now.Add(-age)},
+			{Name: "lines_ratio", Labels: l, Value: covered / total, Time: now.Add(-age)},
+		}
+	}
+	rs := map[string]Reading{"src": {At: now, Measurements: append(rep("api", 10, 100, time.Hour), rep("web", 50, 50, time.Minute)...)}}
+	v, oldest, ok := Resolve(rs, b)
+	if want := (10.0 + 50) / (100 + 50); !ok || v != want || !oldest.Equal(now.Add(-time.Hour)) {
+		t.Errorf("pooled %v %v %s, want %v at the oldest input", v, ok, oldest, want)
+	}
+	if _, newest, _ := ResolveNewest(rs, b); !newest.Equal(now.Add(-time.Minute)) {
+		t.Errorf("newest %s", newest)
+	}
+	one := b
+	one.Labels = map[string]string{"report": "api"}
+	if v, _, ok := Resolve(rs, one); !ok || v != 0.1 {
+		t.Errorf("one report: %v %v", v, ok)
+	}
+	empty := map[string]Reading{"src": {At: now, Measurements: rep("none", 0, 0, 0)}}
+	if _, _, ok := Resolve(empty, b); ok {
+		t.Error("a pooled total of 0 has no value")
+	}
+	if _, err := Parse("c.yml", []byte("sources: [{name: s, type: file}]\nkpis:\n  - {id: k, name: K, domain: d, dashboard: x, unit: ratio, direction: higher, source: {name: s, measurement: lines_covered, aggregate: pooled}, targets: [{period: Q1, value: 1}]}\n"), ParseOptions{}); err == nil || !strings.Contains(err.Error(), "<base>_ratio") {
+		t.Errorf("pooled on a measurement that is not a ratio: %v", err)
 	}
 }

@@ -351,8 +351,12 @@ func (v *validator) kpi(p string, rk *rawKPI, c *Catalogue) KPI {
 	}
 	switch k.Source.Aggregate {
 	case AggNone, AggSum, AggAvg, AggMin, AggMax:
+	case AggPooled:
+		if _, _, ok := PooledParts(b.Measurement); !ok && b.Measurement != "" {
+			v.errorf(p+".source.aggregate", "aggregate pooled needs a measurement named <base>_ratio (it sums <base>_covered and <base>_total), not %q", b.Measurement)
+		}
 	default:
-		v.errorf(p+".source.aggregate", "aggregate %q is not sum, avg, min or max", b.Aggregate)
+		v.errorf(p+".source.aggregate", "aggregate %q is not sum, avg, min, max or pooled", b.Aggregate)
 	}
 
 	if len(rk.Targets) == 0 {

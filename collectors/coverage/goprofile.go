@@ -22,10 +22,12 @@ var goLine = regexp.MustCompile(`^(.+):([0-9]+)\.([0-9]+),([0-9]+)\.([0-9]+) ([0
 // ParseGoProfile reads a Go coverprofile (set, count or atomic). Blocks are
 // merged as golang.org/x/tools/cover merges them — the same block listed
 // twice, as -coverpkg writes it, counts once (set: or, count and atomic:
-// sum) — and the numbers are statements, as `go tool cover -func` counts
-// them. Lines for the Codecov split come from the blocks: a line with
-// covered and uncovered blocks is partial.
+// sum) — and the numbers are statements only, as `go tool cover -func`
+// counts them: a Go profile has no line figures (a line count derived from
+// blocks would differ from every Go tool). Lines for the Codecov split come
+// from the blocks: a line with covered and uncovered blocks is partial.
 func ParseGoProfile(name string, rd io.Reader, r *Report) error {
+	r.declare(kindStatements)
 	data, err := io.ReadAll(io.LimitReader(rd, maxGoProfile+1))
 	if err != nil {
 		return fmt.Errorf("%s: %w", name, err)
@@ -38,7 +40,7 @@ func ParseGoProfile(name string, rd io.Reader, r *Report) error {
 		return fmt.Errorf("%s:%d: %w", name, badGoLine(data), err)
 	}
 	for _, p := range profiles {
-		f := r.file(p.FileName)
+		f, split := r.file(p.FileName), r.splitFile(p.FileName)
 		if f.blocks == nil {
 			f.blocks = map[blockKey]*block{}
 		}
@@ -76,9 +78,9 @@ func ParseGoProfile(name string, rd io.Reader, r *Report) error {
 			if v[0] {
 				hits = 1
 			}
-			f.addLine(l, hits)
+			split.addLine(l, hits)
 			if v[0] && v[1] {
-				f.markPartial(l)
+				split.markPartial(l)
 			}
 		}
 	}

@@ -6,17 +6,25 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"strconv"
 )
 
 // ParseLCOV reads an LCOV tracefile (1.x and 2.x records) into r, counting
-// as `lcov --summary` does: records of the same file are merged per line
-// (hit when the sum is above 0), per function and per branch. Header
-// records (LF/LH, FNF/FNH, BRF/BRH) are compared with the records, never
-// trusted.
+// as `lcov --summary` (lcov 1.16) does: records of the same file are merged
+// per line (hit when the sum is above 0), per function and per branch; a
+// file without DA records counts nothing, not even its functions; exception
+// branches (BRDA blocks with the "e" prefix of lcov 2.x) are not counted; a
+// last record that is not closed by end_of_record is dropped; hit counts up
+// to 2^64-1 (gcov writes them) saturate instead of failing. Header records
+// (LF/LH, FNF/FNH, BRF/BRH) are compared with the records, never trusted.
 func ParseLCOV(name string, rd io.Reader, r *Report) error {
+	r.declare(kindLines | kindFunctions | kindBranches)
 	br := bufio.NewReaderSize(rd, 256<<10)
+	// A record is read into its own fileCov and merged into the report at
+	// end_of_record, so that an unclosed last record leaves no trace.
 	var f *fileCov
+	var fname string
 	lineNo := 0
 	// Per record: what the summary lines claim, and what the records hold.
 	claims := [6]int64{-1, -1, -1, -1, -1, -1} // LF LH FNF FNH BRF BRH
@@ -33,10 +41,7 @@ func ParseLCOV(name string, rd io.Reader, r *Report) error {
 		}
 		if len(raw) == 0 && err != nil {
 			if errors.Is(err, io.EOF) {
-				if f != nil {
-					return fail("file record of %s not closed by end_of_record", "the last SF")
-				}
-				return nil
+				return nil // an unclosed last record is dropped, as lcov drops it
 			}
 			return fmt.Errorf("%s: %w", name, err)
 		}
@@ -62,6 +67,7 @@ func ParseLCOV(name string, rd io.Reader, r *Report) error {
 						r.HeaderMismatch = true
 					}
 				}
+				r.addRecord(fname, f)
 				f, claims, held = nil, [6]int64{-1, -1, -1, -1, -1, -1}, [6]int64{}
 				clear(fnNames)
 				clear(recFuncs)
@@ -75,7 +81,7 @@ func ParseLCOV(name string, rd io.Reader, r *Report) error {
 			if f != nil {
 				return fail("SF before end_of_record")
 			}
-			f = r.file(string(rest))
+			f, fname = &fileCov{lineOnly: true}, string(rest)
 		case "DA":
 			if f == nil {
 				return fail("DA outside a file record")
@@ -84,7 +90,7 @@ func ParseLCOV(name string, rd io.Reader, r *Report) error {
 			if !ok {
 				return fail("DA %q: want line,hits", truncate(rest))
 			}
-			hits, _, ok := cutInt(rest2)
+			hits, _, ok := cutCount(rest2)
 			if !ok {
 				return fail("DA %q: want line,hits", truncate(rest))
 			}
@@ -109,12 +115,12 @@ func ParseLCOV(name string, rd io.Reader, r *Report) error {
 			if f == nil {
 				return fail("FNDA outside a file record")
 			}
-			hits, fn, ok := cutInt(rest)
+			hits, fn, ok := cutCount(rest)
 			if !ok || len(fn) == 0 {
 				return fail("FNDA %q: want hits,name", truncate(rest))
 			}
 			f.addFunc(string(fn), hits)
-			recFuncs[string(fn)] += max(hits, 0)
+			recFuncs[string(fn)] = satAdd(recFuncs[string(fn)], hits)
 		case "FNL":
 			// 2.x: FNL:<index>,<line>[,<end line>] declares a function.
 			if f == nil {
@@ -133,7 +139,7 @@ func ParseLCOV(name string, rd io.Reader, r *Report) error {
 			if !ok {
 				return fail("FNA %q: want index,hits,name", truncate(rest))
 			}
-			hits, fn, ok := cutInt(rest2)
+			hits, fn, ok := cutCount(rest2)
 			if !ok || len(fn) == 0 {
 				return fail("FNA %q: want index,hits,name", truncate(rest))
 			}
@@ -146,7 +152,7 @@ func ParseLCOV(name string, rd io.Reader, r *Report) error {
 				fnNames[key] = first
 			}
 			f.addFunc(first, hits)
-			recFuncs[first] += max(hits, 0)
+			recFuncs[first] = satAdd(recFuncs[first], hits)
 		case "BRDA":
 			// BRDA:<line>,[<exception>]<block>,<branch>,<taken|->
 			if f == nil {
@@ -157,13 +163,17 @@ func ParseLCOV(name string, rd io.Reader, r *Report) error {
 				return fail("BRDA %q: want line,block,branch,taken", truncate(rest))
 			}
 			ln, err1 := strconv.Atoi(string(parts[0]))
-			taken := int64(0)
-			var err2 error
+			taken, ok := int64(0), true
 			if !bytes.Equal(parts[3], []byte("-")) {
-				taken, err2 = strconv.ParseInt(string(parts[3]), 10, 64)
+				taken, _, ok = cutCount(parts[3])
 			}
-			if err1 != nil || err2 != nil {
+			if err1 != nil || !ok {
 				return fail("BRDA %q: want line,block,branch,taken", truncate(rest))
+			}
+			if len(parts[1]) > 0 && parts[1][0] == 'e' {
+				// An exception branch (lcov 2.x): not counted, as lcov 1.16
+				// and Codecov do not count it.
+				continue
 			}
 			f.addBranch(ln, string(parts[1])+","+string(parts[2]), taken)
 			held[4]++
@@ -208,6 +218,39 @@ func cutInt(b []byte) (n int64, rest []byte, ok bool) {
 	}
 	if neg {
 		n = -n
+	}
+	if i < len(b) {
+		if b[i] != ',' {
+			return 0, nil, false
+		}
+		return n, b[i+1:], true
+	}
+	return n, nil, true
+}
+
+// cutCount is cutInt for hit counts: up to 2^64-1 (and beyond) saturates at
+// the largest int64 instead of failing, and a negative count (broken gcov
+// data) is 0.
+func cutCount(b []byte) (n int64, rest []byte, ok bool) {
+	i := 0
+	neg := false
+	if i < len(b) && b[i] == '-' {
+		neg, i = true, 1
+	}
+	start := i
+	for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+		if n <= (math.MaxInt64-9)/10 {
+			n = n*10 + int64(b[i]-'0')
+		} else {
+			n = math.MaxInt64
+		}
+		i++
+	}
+	if i == start {
+		return 0, nil, false
+	}
+	if neg {
+		n = 0
 	}
 	if i < len(b) {
 		if b[i] != ',' {

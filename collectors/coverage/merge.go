@@ -7,7 +7,7 @@ func (r *Report) Merge(o *Report) {
 	for name, of := range o.files {
 		f := r.files[name]
 		if f == nil {
-			f = &fileCov{}
+			f = &fileCov{lineOnly: of.lineOnly}
 			r.files[name] = f
 		}
 		f.merge(of)
@@ -21,6 +21,7 @@ func (r *Report) Merge(o *Report) {
 	e.hasLines, e.hasBranches = e.hasLines || x.hasLines, e.hasBranches || x.hasBranches
 	e.hasFunctions, e.hasStatements = e.hasFunctions || x.hasFunctions, e.hasStatements || x.hasStatements
 	r.HeaderMismatch = r.HeaderMismatch || o.HeaderMismatch
+	r.declared |= o.declared
 }
 
 func (f *fileCov) merge(o *fileCov) {
@@ -36,7 +37,7 @@ func (f *fileCov) merge(o *fileCov) {
 	}
 	for k, b := range o.blocks {
 		if cur := f.blocks[k]; cur != nil {
-			cur.count += b.count
+			cur.count = satAdd(cur.count, b.count)
 		} else {
 			f.blocks[k] = &block{stmts: b.stmts, count: b.count}
 		}

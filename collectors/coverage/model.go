@@ -5,6 +5,7 @@
 package coverage
 
 import (
+	"math"
 	"path"
 	"sort"
 	"strings"
@@ -22,9 +23,25 @@ type Report struct {
 	// strip lists path prefixes removed before merging.
 	strip []string
 	// splitOnly holds per-line records of formats whose numbers are report
-	// counters (JaCoCo): they only make the Codecov split.
+	// counters (JaCoCo), or that count statements (Go): they only make the
+	// Codecov split.
 	splitOnly map[string]*fileCov
+	// declared holds the kinds the parsed formats carry: they are exported
+	// even at 0 of 0, so an empty report is 0 of 0 in every format.
+	declared kinds
 }
+
+// kinds is a set of the numbers a format carries.
+type kinds uint8
+
+const (
+	kindLines kinds = 1 << iota
+	kindBranches
+	kindFunctions
+	kindStatements
+)
+
+func (r *Report) declare(k kinds) { r.declared |= k }
 
 type fileCov struct {
 	// lines[n] is the hit count of line n plus one; 0 means no record.
@@ -36,6 +53,27 @@ type fileCov struct {
 	funcs    map[string]int64
 	blocks   map[blockKey]*block
 	partial  map[int]bool // lines Codecov calls partial without branch records
+	// lineOnly marks LCOV's files: without any line record they count
+	// nothing, functions and branches included, as lcov --summary counts.
+	lineOnly bool
+}
+
+// addRecord merges one LCOV record into the report.
+func (r *Report) addRecord(name string, rec *fileCov) {
+	name = r.normalise(name)
+	if cur := r.files[name]; cur != nil {
+		cur.merge(rec)
+		return
+	}
+	r.files[name] = rec
+}
+
+// satAdd adds counts, saturating at the largest int64 rather than wrapping.
+func satAdd(a, b int64) int64 {
+	if b > 0 && a > math.MaxInt64-b {
+		return math.MaxInt64
+	}
+	return a + b
 }
 
 func (f *fileCov) markPartial(line int) {
@@ -113,7 +151,7 @@ func (f *fileCov) addLine(n int, hits int64) {
 		if f.sparse == nil {
 			f.sparse = map[int]int64{}
 		}
-		f.sparse[n] += max(hits, 0) + boolInt(f.sparse[n] == 0)
+		f.sparse[n] = satAdd(satAdd(f.sparse[n], max(hits, 0)), boolInt(f.sparse[n] == 0))
 		return
 	}
 	if n >= len(f.lines) {
@@ -124,7 +162,7 @@ func (f *fileCov) addLine(n int, hits int64) {
 	if hits < 0 {
 		hits = 0
 	}
-	f.lines[n] += hits + boolInt(f.lines[n] == 0) // the +1 marks the record
+	f.lines[n] = satAdd(satAdd(f.lines[n], hits), boolInt(f.lines[n] == 0)) // the +1 marks the record
 }
 
 func boolInt(b bool) int64 {
@@ -138,14 +176,15 @@ func (f *fileCov) addBranch(line int, id string, taken int64) {
 	if f.branches == nil {
 		f.branches = map[branchKey]int64{}
 	}
-	f.branches[branchKey{line, id}] += max(taken, 0)
+	k := branchKey{line, id}
+	f.branches[k] = satAdd(f.branches[k], max(taken, 0))
 }
 
 func (f *fileCov) addFunc(name string, hits int64) {
 	if f.funcs == nil {
 		f.funcs = map[string]int64{}
 	}
-	f.funcs[name] += max(hits, 0)
+	f.funcs[name] = satAdd(f.funcs[name], max(hits, 0))
 }
 
 // Count is covered of total.
@@ -169,6 +208,10 @@ type Totals struct {
 // the numbers, and the records only make the Codecov split.
 func (r *Report) Totals() Totals {
 	t := r.totalsOfRecords()
+	t.hasLines = t.hasLines || r.declared&kindLines != 0
+	t.hasBranches = t.hasBranches || r.declared&kindBranches != 0
+	t.hasFunctions = t.hasFunctions || r.declared&kindFunctions != 0
+	t.hasStatements = t.hasStatements || r.declared&kindStatements != 0
 	if r.extra.hasLines {
 		t.Lines, t.hasLines = add(t.Lines, r.extra.Lines), true
 	}
@@ -193,6 +236,9 @@ func (r *Report) totalsOfRecords() Totals {
 	sort.Strings(names)
 	for _, n := range names {
 		f := r.files[n]
+		if f.lineOnly && !f.hasLines() {
+			continue
+		}
 		branchesByLine := map[int][2]int64{} // covered, total
 		for k, taken := range f.branches {
 			c := branchesByLine[k.line]
@@ -252,6 +298,18 @@ func (r *Report) totalsOfRecords() Totals {
 		})
 	}
 	return t
+}
+
+func (f *fileCov) hasLines() bool {
+	if len(f.sparse) > 0 {
+		return true
+	}
+	for _, v := range f.lines {
+		if v != 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // eachLine calls fn for every recorded line with its count plus one.

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 func parseString(t *testing.T, name, format, s string) Totals {
@@ -89,7 +90,6 @@ func TestLCOVHeaderMismatch(t *testing.T) {
 func TestMalformedReportsNameFileAndLine(t *testing.T) {
 	cases := []struct{ format, in, want string }{
 		{"lcov", "SF:a.c\nDA:1,1\nDA:x,2\nend_of_record\n", `r:3: DA "x,2": want line,hits`},
-		{"lcov", "SF:a.c\nDA:1,1\n", `r:2: file record of the last SF not closed by end_of_record`},
 		{"lcov", "DA:1,1\n", `r:1: DA outside a file record`},
 		{"lcov", "SF:a.c\nBRDA:1,0,0\nend_of_record\n", `r:2: BRDA "1,0,0": want line,block,branch,taken`},
 		{"cobertura", "<coverage>\n<packages><package><classes>\n<class filename=\"a.py\"><lines>\n<line number=\"1\" hits=\"x\"/>\n</lines></class></classes></package></packages></coverage>", `r:4: <line hits="x"> is not a whole number`},
@@ -158,19 +158,40 @@ func TestCobertura(t *testing.T) {
 	}
 }
 
+// An empty report is 0 of 0 of every kind its format carries, in every
+// format: never missing, and with no ratio.
 func TestEmptyReports(t *testing.T) {
-	for format, in := range map[string]string{
-		"cobertura": `<?xml version="1.0"?><coverage line-rate="0" lines-covered="0" lines-valid="0"><packages/></coverage>`,
-		"lcov":      "TN:\n",
-		"go":        "mode: set\n",
+	for _, tc := range []struct {
+		format, in string
+		kinds      []string
+	}{
+		{"cobertura", `<?xml version="1.0"?><coverage line-rate="0" lines-covered="0" lines-valid="0"><packages/></coverage>`, []string{"lines", "branches", "functions"}},
+		{"lcov", "TN:\n", []string{"lines", "branches", "functions"}},
+		{"lcov", "", []string{"lines", "branches", "functions"}},
+		{"go", "mode: set\n", []string{"statements"}},
+		{"jacoco", `<?xml version="1.0"?><report name="x"></report>`, []string{"lines", "branches", "functions"}},
+		{"clover", `<?xml version="1.0"?><coverage><project><metrics statements="0" coveredstatements="0" conditionals="0" coveredconditionals="0" methods="0" coveredmethods="0"/></project></coverage>`, []string{"lines", "statements", "branches", "functions"}},
 	} {
 		r := NewReport(nil)
-		if err := Parse("empty", strings.NewReader(in), format, r); err != nil {
-			t.Fatalf("%s: %v", format, err)
+		if err := Parse("empty", strings.NewReader(tc.in), tc.format, r); err != nil {
+			t.Fatalf("%s: %v", tc.format, err)
 		}
-		tot := r.Totals()
-		if tot.Lines != (Count{}) || tot.hasLines || r.HeaderMismatch {
-			t.Errorf("%s: an empty report is 0 of 0 with no ratio: %+v", format, tot)
+		got := map[string]float64{}
+		for _, m := range measurements(r.Totals(), nil, time.Time{}) {
+			got[m.Name] = m.Value
+		}
+		for _, k := range tc.kinds {
+			c, okC := got[k+"_covered"]
+			n, okT := got[k+"_total"]
+			if !okC || !okT || c != 0 || n != 0 {
+				t.Errorf("%s %q: %s %v/%v (present %v %v), want 0 of 0", tc.format, tc.in, k, c, n, okC, okT)
+			}
+			if _, ok := got[k+"_ratio"]; ok {
+				t.Errorf("%s: %s_ratio of 0 of 0", tc.format, k)
+			}
+		}
+		if got["header_mismatch"] != 0 {
+			t.Errorf("%s: header mismatch", tc.format)
 		}
 	}
 }
@@ -218,17 +239,20 @@ func TestClover(t *testing.T) {
     <metrics statements="10" coveredstatements="7"/>
     <line num="3" type="method" name="f" count="2"/>
     <line num="4" type="stmt" count="2"/>
-    <line num="5" type="cond" truecount="1" falsecount="0"/>
+    <line num="5" type="cond" count="1" truecount="1" falsecount="0"/>
+    <line num="7" type="cond" count="0" truecount="0" falsecount="0"/>
     <line num="6" type="stmt" count="0"/>
    </file>
   </package>
  </project>
 </coverage>`
 	tot := parseString(t, "clover.xml", "", in)
-	if tot.Statements != (Count{7, 10}) || tot.Branches != (Count{1, 4}) || tot.Functions != (Count{2, 3}) || tot.Lines != (Count{2, 3}) {
+	// Lines are the tool's own project figures (statements), not a count
+	// of line elements; a cond line is covered by its count.
+	if tot.Statements != (Count{7, 10}) || tot.Branches != (Count{1, 4}) || tot.Functions != (Count{2, 3}) || tot.Lines != (Count{7, 10}) {
 		t.Errorf("statements %v branches %v functions %v lines %v", tot.Statements, tot.Branches, tot.Functions, tot.Lines)
 	}
-	if tot.Hits != 1 || tot.Partials != 1 || tot.Misses != 1 {
+	if tot.Hits != 1 || tot.Partials != 1 || tot.Misses != 2 {
 		t.Errorf("split %d/%d/%d", tot.Hits, tot.Partials, tot.Misses)
 	}
 }
@@ -370,5 +394,134 @@ func TestHostileLineNumbersStayCheap(t *testing.T) {
 	tot = parseString(t, "h.out", "", "mode: set\na.go:1.1,2000000000.2 3 1\n")
 	if tot.Statements != (Count{3, 3}) {
 		t.Errorf("statements %v", tot.Statements)
+	}
+}
+
+// lcovSummary runs `lcov --summary` on a tracefile and returns its counts;
+// a kind it says "no data found" of is 0 of 0.
+func lcovSummary(t *testing.T, dir, name string, data []byte) map[string]Count {
+	t.Helper()
+	os.WriteFile(filepath.Join(dir, name), data, 0o644)
+	out := run(t, dir, "lcov", "--summary", name, "--rc", "lcov_branch_coverage=1")
+	counts := map[string]Count{}
+	for _, kind := range []string{"lines", "functions", "branches"} {
+		if regexp.MustCompile(kind + `\.*: no data found`).MatchString(out) {
+			counts[kind] = Count{}
+			continue
+		}
+		m := regexp.MustCompile(kind + `\.*: [0-9.]+% \(([0-9]+) of ([0-9]+) `).FindStringSubmatch(out)
+		if m == nil {
+			t.Fatalf("lcov --summary %s has no %s line:\n%s", name, kind, out)
+		}
+		covered, _ := strconv.ParseInt(m[1], 10, 64)
+		total, _ := strconv.ParseInt(m[2], 10, 64)
+		counts[kind] = Count{covered, total}
+	}
+	return counts
+}
+
+// The awkward tracefiles real tools write, each compared with what the
+// installed lcov says of it at test time.
+func TestLCOVAwkwardRecordsMatchLcov(t *testing.T) {
+	need(t, "lcov")
+	dir := t.TempDir()
+	for name, in := range map[string]string{
+		// A file with function records but no DA lines counts nothing.
+		"functions-only.info": "TN:\nSF:/src/c.c\nFN:1,f\nFNDA:1,f\nFN:5,g\nFNDA:0,g\nBRDA:1,0,0,1\nBRDA:1,0,1,0\nend_of_record\nSF:/src/d.c\nDA:1,1\nDA:2,0\nend_of_record\n",
+		// gcov writes counts up to 2^64-1; two of them on one line must
+		// not wrap to 0.
+		"huge-counts.info": "TN:\nSF:/src/b.c\nFN:1,f\nFNDA:18446744073709551615,f\nDA:1,18446744073709551615\nDA:2,18446744073709551615\nDA:3,0\nBRDA:1,0,0,18446744073709551615\nBRDA:1,0,1,-\nend_of_record\nSF:/src/b.c\nDA:1,18446744073709551615\nDA:3,0\nFNDA:18446744073709551615,f\nend_of_record\n",
+		// The last record lacks end_of_record (a truncated upload): lcov
+		// drops it.
+		"unclosed.info": "TN:\nSF:/src/a.c\nFN:1,main\nFNDA:1,main\nDA:1,1\nDA:2,0\nend_of_record\nSF:/src/b.c\nDA:1,1\nDA:3,5\nFN:1,g\nFNDA:1,g\n",
+		// lcov 2.x exception branches (the e prefix) are not counted.
+		"exception-branches.info": "TN:\nSF:/src/a.cpp\nDA:1,1\nDA:2,1\nBRDA:1,0,0,1\nBRDA:1,0,1,0\nBRDA:2,e0,0,1\nBRDA:2,e0,1,0\nend_of_record\n",
+	} {
+		want := lcovSummary(t, dir, name, []byte(in))
+		r := NewReport(nil)
+		if err := Parse(name, strings.NewReader(in), "lcov", r); err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		tot := r.Totals()
+		for kind, got := range map[string]Count{"lines": tot.Lines, "functions": tot.Functions, "branches": tot.Branches} {
+			if got != want[kind] {
+				t.Errorf("%s: %s ours %d of %d, lcov --summary %d of %d", name, kind, got.Covered, got.Total, want[kind].Covered, want[kind].Total)
+			}
+		}
+	}
+}
+
+// A Cobertura report as istanbul's cobertura reporter writes it: each
+// function is a <method> whose <line> is the function's declaration, which
+// is not one of the class's own lines. For this file istanbul's text
+// summary prints "Functions 50% (1/2)" and "Lines 66.66% (2/3)"; the header
+// claims 2 of 4 branches while the records hold 1 of 2, which is a
+// mismatch of branches alone.
+func TestCoberturaIstanbulMethods(t *testing.T) {
+	in := `<?xml version="1.0" ?>
+<!DOCTYPE coverage SYSTEM "http://cobertura.sourceforge.net/xml/coverage-04.dtd">
+<coverage lines-valid="3" lines-covered="2" line-rate="0.6666" branches-valid="4" branches-covered="2" branch-rate="0.5" timestamp="1700000000000" complexity="0" version="0.1">
+  <sources><source>/src</source></sources>
+  <packages>
+    <package name="lib" line-rate="0.6666" branch-rate="0.5">
+      <classes>
+        <class name="math.js" filename="lib/math.js" line-rate="0.6666" branch-rate="0.5">
+          <methods>
+            <method name="add" hits="3" signature="()V"><lines><line number="1" hits="3"/></lines></method>
+            <method name="unused" hits="0" signature="()V"><lines><line number="5" hits="0"/></lines></method>
+          </methods>
+          <lines>
+            <line number="2" hits="3" branch="true" condition-coverage="50% (1/2)"/>
+            <line number="3" hits="3" branch="false"/>
+            <line number="6" hits="0" branch="false"/>
+          </lines>
+        </class>
+      </classes>
+    </package>
+  </packages>
+</coverage>`
+	r := NewReport(nil)
+	if err := Parse("cobertura.xml", strings.NewReader(in), "", r); err != nil {
+		t.Fatal(err)
+	}
+	tot := r.Totals()
+	if tot.Functions != (Count{1, 2}) || tot.Lines != (Count{2, 3}) || tot.Branches != (Count{1, 2}) {
+		t.Errorf("functions %v lines %v branches %v", tot.Functions, tot.Lines, tot.Branches)
+	}
+	if !r.HeaderMismatch {
+		t.Error("the header's branch totals disagree with the records: a mismatch")
+	}
+	// A class without lines of its own (coverage.py writes methods only in
+	// some versions) takes its lines from its methods; a method without a
+	// hits attribute is covered when one of its lines was.
+	in2 := `<?xml version="1.0" ?><coverage lines-valid="2" lines-covered="1"><packages><package name="p"><classes>
+<class name="m" filename="m.py"><methods>
+<method name="f" signature=""><lines><line number="1" hits="1"/></lines></method>
+<method name="g" signature=""><lines><line number="4" hits="0"/></lines></method>
+</methods><lines/></class></classes></package></packages></coverage>`
+	r = NewReport(nil)
+	if err := Parse("cobertura.xml", strings.NewReader(in2), "", r); err != nil {
+		t.Fatal(err)
+	}
+	if tot := r.Totals(); tot.Functions != (Count{1, 2}) || tot.Lines != (Count{1, 2}) || r.HeaderMismatch {
+		t.Errorf("methods only: functions %v lines %v mismatch %v", tot.Functions, tot.Lines, r.HeaderMismatch)
+	}
+}
+
+// A Go profile has statements, and no line figures that would differ from
+// what `go tool cover` says.
+func TestGoProfileHasNoLines(t *testing.T) {
+	r := NewReport(nil)
+	if err := Parse("c.out", strings.NewReader("mode: set\nexample.com/m/x.go:1.1,3.2 2 1\nexample.com/m/x.go:5.1,9.2 3 0\n"), "", r); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range measurements(r.Totals(), nil, time.Time{}) {
+		if strings.HasPrefix(m.Name, "lines_") {
+			t.Errorf("a Go profile exported %s", m.Name)
+		}
+	}
+	if tot := r.Totals(); tot.Statements != (Count{2, 5}) || tot.Hits != 3 || tot.Misses != 5 {
+		t.Errorf("statements %v split %d/%d", tot.Statements, tot.Hits, tot.Misses)
 	}
 }

@@ -82,20 +82,38 @@ func (x *xmlReader) intAttr(e xml.StartElement, name string, required bool) (int
 // per line. The header's lines-valid and lines-covered are compared with
 // the records.
 func ParseCobertura(name string, rd io.Reader, r *Report) error {
+	r.declare(kindLines | kindBranches | kindFunctions)
 	x := newXMLReader(name, rd)
-	var file string
+	var file, class string
 	var f *fileCov
-	var claimValid, claimCovered int64 = -1, -1
+	claims := [4]int64{-1, -1, -1, -1} // lines-valid, lines-covered, branches-valid, branches-covered
 	seenRoot := false
 	type lineInfo struct {
 		hits              int64
 		covered, branches int64
 	}
-	// Lines of the current class, merged before they reach the report:
-	// method-level and class-level entries of one line are one line.
-	cur := map[int64]lineInfo{}
+	// Lines of the current class, merged before they reach the report. A
+	// class's own <line> elements are its lines; the lines inside its
+	// <method> elements count only when it has none of its own (istanbul
+	// writes each function's declaration as a method line that is not a
+	// class line).
+	own, inMethods := map[int64]lineInfo{}, map[int64]lineInfo{}
+	type methodInfo struct {
+		key       string
+		hits      int64
+		hasHits   bool
+		lineHit   bool
+		lineRate  float64
+		hasRate   bool
+		inProcess bool
+	}
+	var m methodInfo
 	flush := func() {
-		for n, li := range cur {
+		lines := own
+		if len(lines) == 0 {
+			lines = inMethods
+		}
+		for n, li := range lines {
 			f.addLine(int(n), li.hits)
 			for i := int64(0); i < li.branches; i++ {
 				taken := int64(0)
@@ -105,7 +123,8 @@ func ParseCobertura(name string, rd io.Reader, r *Report) error {
 				f.addBranch(int(n), "c"+strconv.FormatInt(i, 10), taken)
 			}
 		}
-		clear(cur)
+		clear(own)
+		clear(inMethods)
 	}
 	for {
 		tok, err := x.dec.Token()
@@ -117,31 +136,59 @@ func ParseCobertura(name string, rd io.Reader, r *Report) error {
 		}
 		e, ok := tok.(xml.StartElement)
 		if !ok {
-			if end, ok := tok.(xml.EndElement); ok && end.Name.Local == "class" && f != nil {
-				flush()
-				f = nil
+			if end, ok := tok.(xml.EndElement); ok {
+				switch {
+				case end.Name.Local == "class" && f != nil:
+					flush()
+					f = nil
+				case end.Name.Local == "method" && m.inProcess:
+					// A method is covered when the tool says it was hit
+					// (istanbul's hits), else when one of its lines was,
+					// else when its line-rate is above 0.
+					covered := m.lineHit || (m.hasRate && m.lineRate > 0)
+					if m.hasHits {
+						covered = m.hits > 0
+					}
+					f.addFunc(m.key, boolInt(covered))
+					m = methodInfo{}
+				}
 			}
 			continue
 		}
 		switch e.Name.Local {
 		case "coverage":
 			seenRoot = true
-			if v, ok, err := x.intAttr(e, "lines-valid", false); err != nil {
-				return err
-			} else if ok {
-				claimValid = v
-			}
-			if v, ok, err := x.intAttr(e, "lines-covered", false); err != nil {
-				return err
-			} else if ok {
-				claimCovered = v
+			for i, a := range []string{"lines-valid", "lines-covered", "branches-valid", "branches-covered"} {
+				if v, ok, err := x.intAttr(e, a, false); err != nil {
+					return err
+				} else if ok {
+					claims[i] = v
+				}
 			}
 		case "class":
 			fn, ok := attr(e, "filename")
 			if !ok {
 				return x.errorf("<class> lacks filename")
 			}
+			class, _ = attr(e, "name")
 			file, f = fn, r.file(fn)
+		case "method":
+			if f == nil {
+				return x.errorf("<method> outside a <class>")
+			}
+			n, _ := attr(e, "name")
+			sig, _ := attr(e, "signature")
+			m = methodInfo{key: class + "." + n + sig, inProcess: true}
+			if v, ok, err := x.intAttr(e, "hits", false); err != nil {
+				return err
+			} else if ok {
+				m.hits, m.hasHits = v, true
+			}
+			if v, ok := attr(e, "line-rate"); ok {
+				if rate, err := strconv.ParseFloat(v, 64); err == nil {
+					m.lineRate, m.hasRate = rate, true
+				}
+			}
 		case "line":
 			if f == nil {
 				return x.errorf("<line> outside a <class>")
@@ -153,6 +200,11 @@ func ParseCobertura(name string, rd io.Reader, r *Report) error {
 			hits, _, err := x.intAttr(e, "hits", true)
 			if err != nil {
 				return err
+			}
+			cur := own
+			if m.inProcess {
+				cur = inMethods
+				m.lineHit = m.lineHit || hits > 0
 			}
 			li := cur[n]
 			li.hits = max(li.hits, hits)
@@ -172,27 +224,16 @@ func ParseCobertura(name string, rd io.Reader, r *Report) error {
 	if !seenRoot {
 		return fmt.Errorf("%s: not a Cobertura report (no <coverage> element)", name)
 	}
-	if claimValid >= 0 {
-		t := r.totalsOfLines()
-		if claimValid != t.Total || (claimCovered >= 0 && claimCovered != t.Covered) {
-			r.HeaderMismatch = true
+	// Every header total the format has is compared with the records.
+	if claims != [4]int64{-1, -1, -1, -1} {
+		t := r.totalsOfRecords()
+		for i, got := range []int64{t.Lines.Total, t.Lines.Covered, t.Branches.Total, t.Branches.Covered} {
+			if claims[i] >= 0 && claims[i] != got {
+				r.HeaderMismatch = true
+			}
 		}
 	}
 	return nil
-}
-
-// totalsOfLines counts the report's lines so far.
-func (r *Report) totalsOfLines() Count {
-	var c Count
-	for _, f := range r.files {
-		f.eachLine(func(_ int, v int64) {
-			c.Total++
-			if v > 1 {
-				c.Covered++
-			}
-		})
-	}
-	return c
 }
 
 // parseCondition reads "50% (1/2)".
@@ -305,7 +346,11 @@ func ParseJaCoCo(name string, rd io.Reader, r *Report) error {
 func add(a, b Count) Count { return Count{a.Covered + b.Covered, a.Total + b.Total} }
 
 // ParseClover streams a Clover report: statements, branches (conditionals)
-// and methods from the project metrics; lines from the line elements.
+// and methods from the project metrics, and lines too: the line figures are
+// the producing tool's own project totals (statements, coveredstatements),
+// as its report page shows them. The line elements make only the Codecov
+// split, where a cond line is covered by its count (not truecount +
+// falsecount) and partial when one way was never taken.
 func ParseClover(name string, rd io.Reader, r *Report) error {
 	x := newXMLReader(name, rd)
 	inProject, seenProject := false, false
@@ -339,6 +384,7 @@ func ParseClover(name string, rd io.Reader, r *Report) error {
 					vals[i] = v
 				}
 				r.extra.Statements, r.extra.hasStatements = add(r.extra.Statements, Count{vals[1], vals[0]}), true
+				r.extra.Lines, r.extra.hasLines = add(r.extra.Lines, Count{vals[1], vals[0]}), true
 				r.extra.Branches, r.extra.hasBranches = add(r.extra.Branches, Count{vals[3], vals[2]}), true
 				r.extra.Functions, r.extra.hasFunctions = add(r.extra.Functions, Count{vals[5], vals[4]}), true
 			case "file":
@@ -346,7 +392,7 @@ func ParseClover(name string, rd io.Reader, r *Report) error {
 				if !ok {
 					p, _ = attr(e, "name")
 				}
-				file = r.file(p)
+				file = r.splitFile(p)
 			case "line":
 				if file == nil {
 					return x.errorf("<line> outside a <file>")
@@ -372,7 +418,11 @@ func ParseClover(name string, rd io.Reader, r *Report) error {
 					if err != nil {
 						return err
 					}
-					file.addLine(int(num), t+fl)
+					count, _, err := x.intAttr(e, "count", false)
+					if err != nil {
+						return err
+					}
+					file.addLine(int(num), count)
 					if (t > 0) != (fl > 0) {
 						file.markPartial(int(num))
 					}

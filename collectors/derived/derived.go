@@ -115,8 +115,12 @@ func New(src kpi.Source, env collectors.Env) (collectors.Collector, error) {
 			}
 			switch kpi.Aggregation(def.Aggregate) {
 			case kpi.AggNone, kpi.AggSum, kpi.AggAvg, kpi.AggMin, kpi.AggMax:
+			case kpi.AggPooled:
+				if _, _, ok := kpi.PooledParts(def.Measurement); !ok {
+					return nil, at(ip+".aggregate", "aggregate pooled needs a measurement named <base>_ratio, not %q", def.Measurement)
+				}
 			default:
-				return nil, at(ip+".aggregate", "aggregate %q is not sum, avg, min or max", def.Aggregate)
+				return nil, at(ip+".aggregate", "aggregate %q is not sum, avg, min, max or pooled", def.Aggregate)
 			}
 			env[in] = 0.0
 			names = append(names, in)
