@@ -20,16 +20,27 @@ import (
 	"github.com/bakhmach-hub/kpi_exporter/kpi"
 )
 
+// grafanaCurrencies are the currencies Grafana has a unit of its own for
+// (currencyEUR, …); others get a prefix with their code.
+var grafanaCurrencies = map[string]bool{"usd": true, "gbp": true, "eur": true, "jpy": true, "rub": true, "uah": true,
+	"brl": true, "dkk": true, "isk": true, "nok": true, "sek": true, "czk": true, "chf": true, "pln": true, "inr": true,
+	"krw": true, "idr": true, "php": true, "vnd": true, "try": true, "myr": true, "xpf": true, "bgn": true, "pyg": true,
+	"uyu": true, "ils": true, "zar": true}
+
 // Unit maps a KPI unit to Grafana's unit: percentunit for ratios, s for
-// durations, currencyUSD for money.
+// durations, currencyUSD (or the KPI's currency) for money.
 func Unit(u kpi.Unit) string {
+	if code, ok := kpi.Currency(u); ok {
+		if grafanaCurrencies[code] {
+			return "currency" + strings.ToUpper(code)
+		}
+		return "prefix:" + strings.ToUpper(code) + " "
+	}
 	switch u {
 	case kpi.UnitRatio:
 		return "percentunit"
 	case kpi.UnitSeconds:
 		return "s"
-	case kpi.UnitUSD:
-		return "currencyUSD"
 	case kpi.UnitPerSecond:
 		return "reqps"
 	case kpi.UnitBytes:

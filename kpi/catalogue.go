@@ -20,7 +20,7 @@ type Unit string
 const (
 	UnitRatio     Unit = "ratio"      // 0–1; 85 % is 0.85
 	UnitSeconds   Unit = "seconds"    // durations of any length
-	UnitUSD       Unit = "usd"        // money, US dollars
+	UnitUSD       Unit = "usd"        // money, US dollars; any ISO 4217 code in lower case (eur, gbp, jpy, …) is money in that currency (see Currency)
 	UnitCount     Unit = "count"      // a number of things (users, PRs, stars, days)
 	UnitScore     Unit = "score"      // a score on a scale the KPI's description names (NPS, survey 1–10)
 	UnitPoints    Unit = "points"     // story points

@@ -365,3 +365,28 @@ func TestPooledRatio(t *testing.T) {
 		t.Errorf("pooled on a measurement that is not a ratio: %v", err)
 	}
 }
+
+// Money in any ISO 4217 currency, formatted with its minor units: JPY has
+// none, KWD three (ISO 4217's table is the reference).
+func TestFormatMoney(t *testing.T) {
+	for _, c := range []struct {
+		u    Unit
+		v    float64
+		want string
+	}{
+		{"eur", 1234.5, "€1.23K"}, {"eur", 12.5, "€12.5"}, {"gbp", 2.5e6, "£2.5M"}, {"jpy", 980.4, "¥980"},
+		{"jpy", 98000, "¥98K"}, {"kwd", 1.2346, "KWD 1.235"}, {"chf", -40, "-CHF 40"}, {"usd", 200, "$200"},
+	} {
+		if got := FormatValue(c.u, c.v); got != c.want {
+			t.Errorf("FormatValue(%s, %v) = %q, want %q", c.u, c.v, got, c.want)
+		}
+	}
+	for code, want := range map[string]int{"usd": 2, "EUR": 2, "jpy": 0, "krw": 0, "kwd": 3, "bhd": 3} {
+		if got, ok := MinorUnits(code); !ok || got != want {
+			t.Errorf("MinorUnits(%s) = %d %v, want %d", code, got, ok, want)
+		}
+	}
+	if _, ok := Currency("percent"); ok {
+		t.Error("percent is not money")
+	}
+}

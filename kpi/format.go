@@ -8,30 +8,20 @@ import (
 )
 
 // FormatValue renders a value in its unit for people: ratios as percent,
-// durations in the largest fitting units, money with K and M.
+// durations in the largest fitting units, money with its currency's symbol,
+// minor units, and K and M.
 func FormatValue(u Unit, v float64) string {
 	if math.IsNaN(v) || math.IsInf(v, 0) {
 		return strconv.FormatFloat(v, 'g', -1, 64)
+	}
+	if code, ok := Currency(u); ok {
+		return formatMoney(code, v)
 	}
 	switch u {
 	case UnitRatio:
 		return trimFloat(v*100, 2) + "%"
 	case UnitSeconds:
 		return formatSeconds(v)
-	case UnitUSD:
-		sign := ""
-		if v < 0 {
-			sign, v = "-", -v
-		}
-		switch {
-		case v >= 1e6:
-			return sign + "$" + trimFloat(v/1e6, 2) + "M"
-		case v >= 1e3:
-			return sign + "$" + trimFloat(v/1e3, 2) + "K"
-		case v > 0 && v < 0.01:
-			return sign + "$" + strconv.FormatFloat(v, 'g', 3, 64)
-		}
-		return sign + "$" + trimFloat(v, 2)
 	case UnitPerSecond:
 		return trimFloat(v, 2) + "/s"
 	case UnitBytes:

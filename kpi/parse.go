@@ -326,12 +326,14 @@ func (v *validator) kpi(p string, rk *rawKPI, c *Catalogue) KPI {
 	if !slices.Contains(Dashboards, k.Dashboard) {
 		v.errorf(p+".dashboard", "dashboard %q is not one of %s", k.Dashboard, strings.Join(Dashboards, ", "))
 	}
-	if !slices.Contains(Units, k.Unit) {
-		names := make([]string, len(Units))
-		for i, u := range Units {
-			names[i] = string(u)
+	if _, money := Currency(k.Unit); !money && !slices.Contains(Units, k.Unit) {
+		names := make([]string, 0, len(Units))
+		for _, u := range Units {
+			if u != UnitUSD {
+				names = append(names, string(u))
+			}
 		}
-		v.errorf(p+".unit", "unit %q is not one of %s", k.Unit, strings.Join(names, ", "))
+		v.errorf(p+".unit", "unit %q is not one of %s, or a currency's ISO 4217 code in lower case (usd, eur, gbp, jpy, …)", k.Unit, strings.Join(names, ", "))
 	}
 	if k.Direction != Higher && k.Direction != Lower {
 		v.errorf(p+".direction", "direction %q is not higher or lower", k.Direction)

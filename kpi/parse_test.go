@@ -28,7 +28,7 @@ func TestParseInvalid(t *testing.T) {
 		"invalid-syntax.yml":             `testdata/invalid-syntax.yml:3:7: sequence end token ']' not found`,
 		"invalid-wrong-type.yml":         `testdata/invalid-wrong-type.yml:14:35: cannot use "forty" as a number`,
 		"invalid-overlap.yml":            `testdata/invalid-overlap.yml:17:18: milestone M2 overlaps milestone Q1`,
-		"invalid-quarter-without-plan-start.yml": "testdata/invalid-quarter-without-plan-start.yml:9:11: unit \"percent\" is not one of ratio, seconds, usd, count, score, points, per_second, bytes\n" +
+		"invalid-quarter-without-plan-start.yml": "testdata/invalid-quarter-without-plan-start.yml:9:11: unit \"percent\" is not one of ratio, seconds, count, score, points, per_second, bytes, or a currency's ISO 4217 code in lower case (usd, eur, gbp, jpy, …)\n" +
 			"testdata/invalid-quarter-without-plan-start.yml:10:16: direction \"up\" is not higher or lower\n" +
 			`testdata/invalid-quarter-without-plan-start.yml:12:24: period "Q1" needs calendar.plan_start`,
 	}

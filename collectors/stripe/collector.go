@@ -61,6 +61,7 @@ type Collector struct {
 	dir   string
 	log   *zap.Logger
 	now   func() time.Time
+	retry *retryTransport
 	snaps map[string]map[string]map[string]float64 // day → currency → customer → MRR
 	// ever is the first day each customer paid, per currency, kept beyond
 	// the snapshots' retention so a returning customer is a reactivation.
@@ -87,11 +88,7 @@ func New(src kpi.Source, env collectors.Env) (collectors.Collector, error) {
 		return nil, at(".discounts", "discounts %q is not all, forever_only or none", s.Discounts)
 	}
 	switch s.Tiers.By {
-	case "", "price", "product":
-	case "metadata":
-		if s.Tiers.Key == "" {
-			return nil, at(".tiers", "tiers by metadata needs key")
-		}
+	case "", "price", "product", "metadata":
 	default:
 		return nil, at(".tiers.by", "tiers.by %q is not price, product or metadata", s.Tiers.By)
 	}
@@ -102,13 +99,17 @@ func New(src kpi.Source, env collectors.Env) (collectors.Collector, error) {
 }
 
 func newCollector(s Settings, key string, env collectors.Env) *Collector {
-	cfg := &stripeapi.BackendConfig{HTTPClient: &http.Client{Timeout: 80 * time.Second},
-		LeveledLogger: &stripeapi.LeveledLogger{Level: stripeapi.LevelNull}, MaxNetworkRetries: stripeapi.Int64(2)}
+	// Retries are the transport's (429, 5xx, connection errors, with
+	// Retry-After and Stripe-Should-Retry), not stripe-go's, which skips
+	// most 429s and ignores Retry-After.
+	c := &Collector{s: s, key: key, dir: env.StateDir, log: env.Log(), now: time.Now, retry: newRetryTransport(nil)}
+	cfg := &stripeapi.BackendConfig{HTTPClient: &http.Client{Timeout: 80 * time.Second, Transport: c.retry},
+		LeveledLogger: &stripeapi.LeveledLogger{Level: stripeapi.LevelNull}, MaxNetworkRetries: stripeapi.Int64(0)}
 	if s.BaseURL != "" {
 		cfg.URL = stripeapi.String(strings.TrimSuffix(s.BaseURL, "/"))
 	}
-	log := env.Log()
-	return &Collector{s: s, key: key, b: stripeapi.GetBackendWithConfig(stripeapi.APIBackend, cfg), dir: env.StateDir, log: log, now: time.Now}
+	c.b = stripeapi.GetBackendWithConfig(stripeapi.APIBackend, cfg)
+	return c
 }
 
 // client is a Stripe client on the collector's backend (base URL, timeout,
@@ -137,25 +138,62 @@ func readKey(s Settings) (string, error) {
 	return "", fmt.Errorf("set api_key_file or api_key_env: a restricted key with read access to subscriptions and prices")
 }
 
-func (c *Collector) tierOf(p *stripeapi.Price) string {
-	var k string
-	switch c.s.Tiers.By {
-	case "price":
-		k = p.ID
-	case "product":
-		if p.Product != nil {
-			k = p.Product.ID
-		}
-	case "metadata":
-		k = p.Metadata[c.s.Tiers.Key]
-		if m, ok := c.s.Tiers.Map[k]; ok {
+// tierOf places an item's price in a tier: the price's metadata value
+// under tiers.key, else its product's, else tiers.map by price id, else by
+// product id; "" (NoTier) when none says. A metadata value is renamed
+// through tiers.map when the map has it. tiers.by, when set, restricts the
+// lookup to one of these.
+func (c *Collector) tierOf(p *stripeapi.Price, products map[string]map[string]string) string {
+	key := c.s.Tiers.Key
+	if key == "" {
+		key = "tier"
+	}
+	rename := func(v string) string {
+		if m, ok := c.s.Tiers.Map[v]; ok {
 			return m
 		}
-		return k
-	default:
-		return ""
+		return v
 	}
-	return c.s.Tiers.Map[k]
+	productID := ""
+	if p.Product != nil {
+		productID = p.Product.ID
+	}
+	by := c.s.Tiers.By
+	if by == "" || by == "metadata" {
+		if v := p.Metadata[key]; v != "" {
+			return rename(v)
+		}
+		if v := products[productID][key]; v != "" {
+			return rename(v)
+		}
+	}
+	if by == "" || by == "price" {
+		if m, ok := c.s.Tiers.Map[p.ID]; ok {
+			return m
+		}
+	}
+	if by == "" || by == "product" {
+		if m, ok := c.s.Tiers.Map[productID]; ok && productID != "" {
+			return m
+		}
+	}
+	return ""
+}
+
+// productMetadata lists every product's metadata by product id.
+func (c *Collector) productMetadata(ctx context.Context) (map[string]map[string]string, error) {
+	params := &stripeapi.ProductListParams{}
+	params.Limit = stripeapi.Int64(100)
+	out := map[string]map[string]string{}
+	for p, err := range c.client().V1Products.List(ctx, params) {
+		if err != nil {
+			return nil, fmt.Errorf("listing products: %w", redact(err))
+		}
+		if len(p.Metadata) > 0 {
+			out[p.ID] = p.Metadata
+		}
+	}
+	return out, nil
 }
 
 type totals struct {
@@ -172,10 +210,19 @@ func (c *Collector) Collect(ctx context.Context) ([]kpi.Measurement, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Product metadata names tiers too, and a price's product cannot be
+	// expanded from a subscription listing (five levels; Stripe allows four).
+	products, err := c.productMetadata(ctx)
+	if err != nil {
+		return nil, err
+	}
 	params := &stripeapi.SubscriptionListParams{Status: stripeapi.String("all")}
 	params.Limit = stripeapi.Int64(100)
 	params.AddExpand("data.discounts")
 	params.AddExpand("data.items.data.discounts")
+	// The customer's own discount applies when the subscription carries
+	// none; its coupon comes inline (two levels, within Stripe's four).
+	params.AddExpand("data.customer")
 	byCur := map[string]*totals{}
 	get := func(cur string) *totals {
 		if byCur[cur] == nil {
@@ -196,7 +243,7 @@ func (c *Collector) Collect(ctx context.Context) ([]kpi.Measurement, error) {
 				}
 			}
 		}
-		mrr, byTier := SubscriptionMRR(s, c.s.Discounts, c.tierOf)
+		mrr, byTier := SubscriptionMRR(s, c.s.Discounts, func(p *stripeapi.Price) string { return c.tierOf(p, products) }, c.now())
 		cur := strings.ToLower(string(s.Currency))
 		t := get(cur)
 		switch s.Status {
@@ -240,11 +287,16 @@ func (c *Collector) Collect(ctx context.Context) ([]kpi.Measurement, error) {
 	return c.measure(byCur, now), nil
 }
 
-// redact keeps Stripe's message and drops anything else.
+// redact keeps Stripe's message, status, type and code (rate_limit, …) and
+// drops anything else.
 func redact(err error) error {
 	var se *stripeapi.Error
 	if errors.As(err, &se) {
-		return fmt.Errorf("%s (%d %s)", se.Msg, se.HTTPStatusCode, se.Type)
+		detail := fmt.Sprintf("%d %s", se.HTTPStatusCode, se.Type)
+		if se.Code != "" {
+			detail += " " + string(se.Code)
+		}
+		return fmt.Errorf("%s (%s)", se.Msg, detail)
 	}
 	return err
 }
@@ -292,7 +344,11 @@ func (c *Collector) measure(byCur map[string]*totals, now time.Time) []kpi.Measu
 		add("mrr_past_due", t.pastDue, "currency", cur)
 		add("mrr_scheduled_churn", t.scheduled, "currency", cur)
 		add("paying_customers", float64(len(t.customers)), "currency", cur)
-		// Every configured tier is reported, 0 when nobody pays for it now.
+		// Every configured tier is reported, 0 when nobody pays for it now,
+		// and so is the untiered rest.
+		if _, ok := t.byTier[NoTier]; !ok {
+			t.byTier[NoTier] = 0
+		}
 		for _, tier := range c.s.Tiers.Map {
 			if _, ok := t.byTier[tier]; !ok {
 				t.byTier[tier] = 0

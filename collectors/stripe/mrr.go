@@ -8,6 +8,7 @@ import (
 	"math"
 	"sort"
 	"strings"
+	"time"
 
 	stripeapi "github.com/stripe/stripe-go/v82"
 )
@@ -19,13 +20,20 @@ const (
 	DiscountsNone        = "none"
 )
 
-// zeroDecimal are the currencies Stripe counts in whole units.
+// zeroDecimal are the currencies Stripe counts in whole units, and
+// threeDecimal those it counts in thousandths (Stripe's currency list; they
+// agree with ISO 4217's minor units).
 var zeroDecimal = map[string]bool{"bif": true, "clp": true, "djf": true, "gnf": true, "jpy": true, "kmf": true, "krw": true,
 	"mga": true, "pyg": true, "rwf": true, "ugx": true, "vnd": true, "vuv": true, "xaf": true, "xof": true, "xpf": true}
 
+var threeDecimal = map[string]bool{"bhd": true, "jod": true, "kwd": true, "omr": true, "tnd": true}
+
 func major(amountMinor float64, currency string) float64 {
-	if zeroDecimal[strings.ToLower(currency)] {
+	switch c := strings.ToLower(currency); {
+	case zeroDecimal[c]:
 		return amountMinor
+	case threeDecimal[c]:
+		return amountMinor / 1000
 	}
 	return amountMinor / 100
 }
@@ -93,9 +101,13 @@ func monthly(amount float64, r *stripeapi.PriceRecurring) float64 {
 	return amount / ic
 }
 
-// applies says whether a discount counts under the policy.
-func applies(d *stripeapi.Discount, policy string) bool {
-	if d == nil || d.Coupon == nil {
+// applies says whether a discount counts under the policy at now: one
+// whose end has passed no longer reduces anything.
+func applies(d *stripeapi.Discount, policy string, now time.Time) bool {
+	if d == nil || d.Coupon == nil || d.Deleted {
+		return false
+	}
+	if d.End != 0 && d.End <= now.Unix() {
 		return false
 	}
 	switch policy {
@@ -121,10 +133,19 @@ func discount(m float64, d *stripeapi.Discount, currency string, r *stripeapi.Pr
 	return m
 }
 
-// SubscriptionMRR is a subscription's monthly recurring revenue in its
-// currency's major unit, and per tier. Metered items are left out; discounts
-// follow the policy (subscription-level ones apply to its total).
-func SubscriptionMRR(s *stripeapi.Subscription, policy string, tierOf func(*stripeapi.Price) string) (float64, map[string]float64) {
+// NoTier is the tier of an item that no tier rule places, so that the tiers
+// of a currency always sum to its MRR.
+const NoTier = "none"
+
+// SubscriptionMRR is a subscription's monthly recurring revenue at now in
+// its currency's major unit, and per tier. Metered items are left out.
+// Discounts follow the policy and Stripe's precedence: an item's own
+// discounts apply to it, the subscription's to its total, and the
+// customer's only when neither the subscription nor any of its items
+// carries a discount. A discount whose end has passed no longer applies.
+// Every item is in a tier (NoTier when tierOf says nothing), so the tiers
+// sum to the total.
+func SubscriptionMRR(s *stripeapi.Subscription, policy string, tierOf func(*stripeapi.Price) string, now time.Time) (float64, map[string]float64) {
 	currency := string(s.Currency)
 	byTier := map[string]float64{}
 	var total float64
@@ -132,29 +153,39 @@ func SubscriptionMRR(s *stripeapi.Subscription, policy string, tierOf func(*stri
 	if s.Items == nil {
 		return 0, byTier
 	}
+	carries := len(s.Discounts) > 0
 	for _, it := range s.Items.Data {
 		p := it.Price
+		if len(it.Discounts) > 0 {
+			carries = true
+		}
 		if p == nil || p.Recurring == nil || p.Recurring.UsageType == stripeapi.PriceRecurringUsageTypeMetered {
 			continue
 		}
 		rec = p.Recurring
 		m := monthly(periodAmount(p, it.Quantity), p.Recurring)
 		for _, d := range it.Discounts {
-			if applies(d, policy) {
+			if applies(d, policy, now) {
 				m = discount(m, d, currency, p.Recurring)
 			}
 		}
 		total += m
+		t := NoTier
 		if tierOf != nil {
-			if t := tierOf(p); t != "" {
-				byTier[t] += m
+			if name := tierOf(p); name != "" {
+				t = name
 			}
 		}
+		byTier[t] += m
 	}
 	if total > 0 && rec != nil {
 		after := total
-		for _, d := range s.Discounts {
-			if applies(d, policy) {
+		whole := s.Discounts
+		if !carries && s.Customer != nil && s.Customer.Discount != nil {
+			whole = []*stripeapi.Discount{s.Customer.Discount}
+		}
+		for _, d := range whole {
+			if applies(d, policy, now) {
 				after = discount(after, d, currency, rec)
 			}
 		}

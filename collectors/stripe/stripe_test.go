@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,16 +24,27 @@ import (
 // list objects with data, has_more and url, paginated with starting_after
 // (in pages of 4 here, to exercise the auto-pagination).
 type fakeStripe struct {
-	mu     sync.Mutex
-	subs   []map[string]any
-	prices []map[string]any
-	auth   string
+	mu       sync.Mutex
+	subs     []map[string]any
+	prices   []map[string]any
+	products []map[string]any
+	// customers holds each customer's own discount, served when a listing
+	// expands data.customer, as Stripe does.
+	customers map[string]map[string]any
+	auth      string
+	// fail, when set, answers a request instead (nil: serve it).
+	fail     func(n int, w http.ResponseWriter) bool
+	requests int
 }
 
 func (f *fakeStripe) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.auth = r.Header.Get("Authorization")
+	f.requests++
+	if f.fail != nil && f.fail(f.requests, w) {
+		return
+	}
 	var items []map[string]any
 	switch r.URL.Path {
 	case "/v1/subscriptions":
@@ -40,8 +53,23 @@ func (f *fakeStripe) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		items = f.subs
+		if expands(r, "data.customer") {
+			items = make([]map[string]any, len(f.subs))
+			for i, sub := range f.subs {
+				cp := maps.Clone(sub)
+				id, _ := sub["customer"].(string)
+				cust := map[string]any{"id": id, "object": "customer", "discount": nil}
+				if d, ok := f.customers[id]; ok {
+					cust["discount"] = d
+				}
+				cp["customer"] = cust
+				items[i] = cp
+			}
+		}
 	case "/v1/prices":
 		items = f.prices
+	case "/v1/products":
+		items = f.products
 	default:
 		w.WriteHeader(http.StatusNotFound)
 		fmt.Fprintf(w, `{"error":{"message":"Unrecognized request URL (GET: %s)","type":"invalid_request_error"}}`, r.URL.Path)
@@ -274,4 +302,186 @@ func TestErrorsNameStripesMessage(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "Invalid API Key provided") || strings.Contains(err.Error(), "rk_test_secret_123") {
 		t.Errorf("error %v", err)
 	}
+}
+
+// The awkward discounts of Stripe's documented shapes, hand-computed: a
+// repeating coupon whose end has passed no longer applies; a customer-level
+// discount applies to a subscription that carries none of its own, and not
+// to one that does (item discounts, then the subscription's, then the
+// customer's).
+func TestEndedAndCustomerDiscounts(t *testing.T) {
+	now := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+	ended := coupon("ended", "repeating", 50, 0, "")
+	ended["end"] = now.Add(-24 * time.Hour).Unix()
+	running := coupon("running", "repeating", 50, 0, "")
+	running["end"] = now.Add(24 * time.Hour).Unix()
+	itemEnded := item(priceJSON("price_i", "prod_i", "usd", 4000, "month", 1), 1)
+	itemEnded["discounts"] = []map[string]any{ended}
+	f := &fakeStripe{prices: []map[string]any{}, customers: map[string]map[string]any{
+		"cus_C": coupon("vip", "forever", 20, 0, ""), "cus_D": coupon("vip2", "forever", 20, 0, ""),
+		"cus_E": coupon("vip3", "forever", 0, 1000, "usd"),
+	}, subs: []map[string]any{
+		sub("sub_a", "cus_A", "active", "usd", false, []map[string]any{ended}, item(priceJSON("price_a", "prod_a", "usd", 10000, "month", 1), 1)),   // 100: the coupon ended
+		sub("sub_b", "cus_B", "active", "usd", false, []map[string]any{running}, item(priceJSON("price_b", "prod_b", "usd", 10000, "month", 1), 1)), // 50
+		sub("sub_c", "cus_C", "active", "usd", false, nil, item(priceJSON("price_c", "prod_c", "usd", 10000, "month", 1), 1)),                       // 80: the customer's 20 %
+		sub("sub_d", "cus_D", "active", "usd", false, []map[string]any{running}, item(priceJSON("price_d", "prod_d", "usd", 10000, "month", 1), 1)), // 50: its own, not the customer's
+		sub("sub_e", "cus_E", "active", "usd", false, nil, itemEnded),                                                                                // 40: an item discount, even ended, is the subscription's own
+		sub("sub_f", "cus_E", "active", "usd", false, nil, item(priceJSON("price_f", "prod_f", "usd", 3000, "month", 1), 1)),                        // 30 - 10 = 20
+	}}
+	srv := httptest.NewServer(f)
+	t.Cleanup(srv.Close)
+	c := newCollector(Settings{BaseURL: srv.URL, Discounts: DiscountsAll}, "rk_test_1", collectors.Env{StateDir: t.TempDir()})
+	c.now = func() time.Time { return now }
+	ms, err := c.Collect(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(t, values(ms), map[string]float64{`mrr{currency="usd"}`: 100 + 50 + 80 + 50 + 40 + 20, `paying_customers{currency="usd"}`: 5})
+}
+
+// Tiers come from the price's metadata, else the product's, else the
+// configured map; the rest is tier "none", so the tiers sum to the MRR.
+func TestTiersSumToMRR(t *testing.T) {
+	gold := priceJSON("price_gold", "prod_plain", "usd", 10000, "month", 1)
+	gold["metadata"] = map[string]any{"tier": "gold"}
+	silver := priceJSON("price_s", "prod_silver", "usd", 5000, "month", 1) // product metadata
+	mapped := priceJSON("price_mapped", "prod_x", "usd", 2000, "month", 1)
+	renamed := priceJSON("price_r", "prod_y", "usd", 1000, "month", 1)
+	renamed["metadata"] = map[string]any{"tier": "ent"}
+	plain := priceJSON("price_plain", "prod_plain", "usd", 700, "month", 1)
+	f := &fakeStripe{prices: []map[string]any{}, products: []map[string]any{
+		{"id": "prod_silver", "object": "product", "metadata": map[string]any{"tier": "silver"}},
+		{"id": "prod_plain", "object": "product", "metadata": map[string]any{}},
+	}, subs: []map[string]any{
+		sub("s1", "c1", "active", "usd", false, []map[string]any{coupon("half", "forever", 50, 0, "")}, item(gold, 1), item(plain, 1)), // (100 + 7) / 2
+		sub("s2", "c2", "active", "usd", false, nil, item(silver, 1)),  // 50
+		sub("s3", "c3", "active", "usd", false, nil, item(mapped, 1)),  // 20, by the map
+		sub("s4", "c4", "active", "usd", false, nil, item(renamed, 1)), // 10, metadata "ent" renamed "enterprise"
+	}}
+	srv := httptest.NewServer(f)
+	t.Cleanup(srv.Close)
+	c := newCollector(Settings{BaseURL: srv.URL, Discounts: DiscountsAll, Tiers: Tiers{Map: map[string]string{"price_mapped": "bronze", "ent": "enterprise"}}},
+		"rk_test_1", collectors.Env{})
+	ms, err := c.Collect(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := values(ms)
+	check(t, got, map[string]float64{
+		`mrr{currency="usd"}`: 53.5 + 50 + 20 + 10, `mrr_by_tier{currency="usd",tier="gold"}`: 50, `mrr_by_tier{currency="usd",tier="none"}`: 3.5,
+		`mrr_by_tier{currency="usd",tier="silver"}`: 50, `mrr_by_tier{currency="usd",tier="bronze"}`: 20, `mrr_by_tier{currency="usd",tier="enterprise"}`: 10,
+	})
+	var sum float64
+	for _, m := range ms {
+		if m.Name == "mrr_by_tier" {
+			sum += m.Value
+		}
+	}
+	if math.Abs(sum-got[`mrr{currency="usd"}`]) > 1e-9 {
+		t.Errorf("tiers sum to %v, MRR is %v", sum, got[`mrr{currency="usd"}`])
+	}
+}
+
+// Amounts are in each currency's major unit by its minor units: JPY has
+// none, KWD three.
+func TestCurrencyMinorUnits(t *testing.T) {
+	f := &fakeStripe{prices: []map[string]any{}, subs: []map[string]any{
+		sub("j", "cj", "active", "jpy", false, nil, item(priceJSON("price_j", "prod_j", "jpy", 980, "month", 1), 3)),   // ¥2,940
+		sub("k", "ck", "active", "kwd", false, nil, item(priceJSON("price_k", "prod_k", "kwd", 12500, "month", 1), 1)), // KWD 12.500
+		sub("g", "cg", "active", "gbp", false, nil, item(priceJSON("price_g", "prod_g", "gbp", 12000, "year", 1), 1)),  // £10
+	}}
+	srv := httptest.NewServer(f)
+	t.Cleanup(srv.Close)
+	c := newCollector(Settings{BaseURL: srv.URL, Discounts: DiscountsAll}, "rk_test_1", collectors.Env{})
+	ms, err := c.Collect(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(t, values(ms), map[string]float64{`mrr{currency="jpy"}`: 2940, `mrr{currency="kwd"}`: 12.5, `mrr{currency="gbp"}`: 10})
+	cat := `sources: [{name: stripe, type: stripe}]
+kpis:
+  - {id: mrr_jpy, name: MRR JPY, domain: growth, dashboard: financial, unit: jpy, direction: higher,
+     source: {name: stripe, measurement: mrr, labels: {currency: jpy}}, targets: [{period: M1, value: 100000}]}
+calendar: {launch: 2026-01-01}
+`
+	parsed, err := kpi.Parse("k.yml", []byte(cat), kpi.ParseOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := kpi.FormatValue(parsed.KPIs[0].Unit, 2940); got != "¥2.94K" {
+		t.Errorf("a JPY KPI formats as %q", got)
+	}
+}
+
+// 429s (with Retry-After), 5xx and dropped connections are retried inside
+// the run, page by page; Stripe-Should-Retry: false is final; when retries
+// run out the error keeps Stripe's code (rate_limit).
+func TestRetries(t *testing.T) {
+	f := &fakeStripe{subs: day0(), prices: prices()}
+	rateLimited := func(w http.ResponseWriter) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Retry-After", "2")
+		w.WriteHeader(http.StatusTooManyRequests)
+		fmt.Fprint(w, `{"error":{"code":"rate_limit","message":"Too many requests hit the API too quickly.","type":"invalid_request_error"}}`)
+	}
+	f.fail = func(n int, w http.ResponseWriter) bool {
+		switch n % 7 {
+		case 3:
+			rateLimited(w)
+			return true
+		case 5:
+			w.WriteHeader(http.StatusBadGateway)
+			return true
+		case 6:
+			if hj, ok := w.(http.Hijacker); ok {
+				conn, _, _ := hj.Hijack()
+				conn.Close() // a dropped connection
+				return true
+			}
+		}
+		return false
+	}
+	srv := httptest.NewServer(f)
+	t.Cleanup(srv.Close)
+	c := newCollector(Settings{BaseURL: srv.URL, Discounts: DiscountsAll}, "rk_test_1", collectors.Env{})
+	var waits []time.Duration
+	c.retry.sleep = func(_ context.Context, d time.Duration) error { waits = append(waits, d); return nil }
+	for run := 0; run < 5; run++ {
+		if _, err := c.Collect(context.Background()); err != nil {
+			t.Fatalf("run %d failed although every failure was retryable: %v", run, err)
+		}
+	}
+	if !slices.Contains(waits, 2*time.Second) {
+		t.Errorf("Retry-After was not honoured: waits %v", waits)
+	}
+	f.mu.Lock()
+	f.fail = func(n int, w http.ResponseWriter) bool {
+		w.Header().Set("Stripe-Should-Retry", "false")
+		w.WriteHeader(http.StatusInternalServerError)
+		fmt.Fprint(w, `{"error":{"message":"An unknown error occurred","type":"api_error"}}`)
+		return true
+	}
+	f.requests = 0
+	f.mu.Unlock()
+	if _, err := c.Collect(context.Background()); err == nil || f.requests != 1 {
+		t.Errorf("Stripe-Should-Retry: false was retried (%d requests): %v", f.requests, err)
+	}
+	f.mu.Lock()
+	f.fail = func(n int, w http.ResponseWriter) bool { rateLimited(w); return true }
+	f.mu.Unlock()
+	_, err := c.Collect(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "rate_limit") || !strings.Contains(err.Error(), "429") {
+		t.Errorf("exhausted retries: %v", err)
+	}
+}
+
+// expands says whether a request asks for an expansion; stripe-go writes
+// expand[0]=…, expand[1]=….
+func expands(r *http.Request, path string) bool {
+	for k, vs := range r.URL.Query() {
+		if strings.HasPrefix(k, "expand[") && slices.Contains(vs, path) {
+			return true
+		}
+	}
+	return false
 }
