@@ -325,7 +325,7 @@ func TestEndedAndCustomerDiscounts(t *testing.T) {
 		sub("sub_b", "cus_B", "active", "usd", false, []map[string]any{running}, item(priceJSON("price_b", "prod_b", "usd", 10000, "month", 1), 1)), // 50
 		sub("sub_c", "cus_C", "active", "usd", false, nil, item(priceJSON("price_c", "prod_c", "usd", 10000, "month", 1), 1)),                       // 80: the customer's 20 %
 		sub("sub_d", "cus_D", "active", "usd", false, []map[string]any{running}, item(priceJSON("price_d", "prod_d", "usd", 10000, "month", 1), 1)), // 50: its own, not the customer's
-		sub("sub_e", "cus_E", "active", "usd", false, nil, itemEnded),                                                                                // 40: an item discount, even ended, is the subscription's own
+		sub("sub_e", "cus_E", "active", "usd", false, nil, itemEnded),                                                                               // 40: an item discount, even ended, is the subscription's own
 		sub("sub_f", "cus_E", "active", "usd", false, nil, item(priceJSON("price_f", "prod_f", "usd", 3000, "month", 1), 1)),                        // 30 - 10 = 20
 	}}
 	srv := httptest.NewServer(f)
@@ -354,9 +354,9 @@ func TestTiersSumToMRR(t *testing.T) {
 		{"id": "prod_plain", "object": "product", "metadata": map[string]any{}},
 	}, subs: []map[string]any{
 		sub("s1", "c1", "active", "usd", false, []map[string]any{coupon("half", "forever", 50, 0, "")}, item(gold, 1), item(plain, 1)), // (100 + 7) / 2
-		sub("s2", "c2", "active", "usd", false, nil, item(silver, 1)),  // 50
-		sub("s3", "c3", "active", "usd", false, nil, item(mapped, 1)),  // 20, by the map
-		sub("s4", "c4", "active", "usd", false, nil, item(renamed, 1)), // 10, metadata "ent" renamed "enterprise"
+		sub("s2", "c2", "active", "usd", false, nil, item(silver, 1)),                                                                  // 50
+		sub("s3", "c3", "active", "usd", false, nil, item(mapped, 1)),                                                                  // 20, by the map
+		sub("s4", "c4", "active", "usd", false, nil, item(renamed, 1)),                                                                 // 10, metadata "ent" renamed "enterprise"
 	}}
 	srv := httptest.NewServer(f)
 	t.Cleanup(srv.Close)
