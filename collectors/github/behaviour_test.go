@@ -361,3 +361,28 @@ func TestPeriodicFullResync(t *testing.T) {
 		t.Errorf("LastFull = %v", c.data.LastFull)
 	}
 }
+
+// A release created before the window but published inside it counts,
+// wherever it sits in the listing (which is ordered by creation): here it
+// is on the second page, behind 100 older releases.
+func TestReleaseCreatedBeforeWindowPublishedInside(t *testing.T) {
+	f := startFake(t)
+	dataset(f)
+	f.Update(func() {
+		api := f.Repos[0]
+		for i := 0; i < 100; i++ {
+			c := T.Add(-time.Duration(31+i) * 24 * time.Hour)
+			api.Releases = append(api.Releases, &fakegithub.Release{Tag: "old" + strconv.Itoa(i), Created: c, Published: tp(c)})
+		}
+		api.Releases = append(api.Releases, &fakegithub.Release{Tag: "long-draft", Created: T.Add(-200 * 24 * time.Hour), Published: tp(T.Add(-2 * 24 * time.Hour))})
+	})
+	c := newTestCollector(t, f, settingsFor(f), t.TempDir())
+	ms, err := c.Collect(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// v1.2.0 and v2.0.0 of the dataset, and the long draft.
+	if got := values(ms)["releases{}"]; got != 3 {
+		t.Errorf("releases = %v, want 3", got)
+	}
+}

@@ -154,7 +154,7 @@ func dataset(f *fakegithub.Server) {
 	api.Discussions = []*fakegithub.Discussion{
 		{Number: 1, Author: user("user1"), Created: ago(10), Updated: ago(10), Comments: []fakegithub.Comment{{Author: user("user1"), Created: ago(10).Add(h)}, {Author: user("bob"), Created: ago(10).Add(2 * h)}}},
 		{Number: 2, Author: user("user2"), Created: ago(5), Updated: ago(5), Comments: []fakegithub.Comment{{Author: user("stale[bot]"), Created: ago(5).Add(h)}}},
-		{Number: 3, Author: bot("github-actions"), Created: ago(4), Updated: ago(4)},
+		{Number: 3, Author: bot("github-actions"), Created: ago(4), Updated: ago(4), Comments: []fakegithub.Comment{{Author: user("carol"), Created: ago(4).Add(h)}}},
 		{Number: 4, Author: user("user3"), Created: ago(40), Updated: ago(40)},
 		{Number: 5, Author: user("user4"), Created: ago(2), Updated: ago(2), Comments: []fakegithub.Comment{{Author: user("alice"), Created: ago(2).Add(30 * time.Minute)}, {Author: user("dave"), Created: ago(2).Add(10 * time.Minute)}}},
 	}
@@ -262,7 +262,7 @@ var expected = []want{
 	{"stars", `{repo="acme/empty"}`, 5},
 	{"watchers", `{repo="other/tool"}`, 2},
 	{"discussions_created", "{}", 3},                               // D1 D2 D5
-	{"discussion_first_response_seconds", `{stat="median"}`, 3900}, // 7200, 600
+	{"discussion_first_response_seconds", `{stat="median"}`, 3600}, // D1 7200, D3 3600 (opened by a bot, answered by a person), D5 600
 	{"releases", "{}", 2},                                          // api v1.2.0, web v2.0.0
 	{"milestones_on_time_ratio", "{}", 0.5},
 	{"dependabot_alerts_open", `{severity="critical"}`, 2}, // api#1, web#1 (legacy is archived)

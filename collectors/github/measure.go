@@ -210,10 +210,15 @@ func (m *measurer) measure(d *Data) []kpi.Measurement {
 		}
 
 		for _, di := range r.Discussions {
-			if m.isBot(di.Author) || !m.inW(di.Created) {
+			if !m.inW(di.Created) {
 				continue
 			}
-			discussions++
+			// Only the count leaves out bot authors; a question a bot
+			// opened (a weekly thread, a migration) still waits for a
+			// person's answer, so its response counts.
+			if !m.isBot(di.Author) {
+				discussions++
+			}
 			if t, ok := m.firstResponse(di.Author, di.Comments); ok {
 				discussionResp = append(discussionResp, t.Sub(di.Created).Seconds())
 			}

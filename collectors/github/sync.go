@@ -479,6 +479,9 @@ func (y *syncer) restResources(repos []string) error {
 	rest := y.c.client.REST
 	err := y.each(repos, func(full string) error {
 		owner, name, _ := strings.Cut(full, "/")
+		// Every page is read: the listing is ordered by creation, and a
+		// release created long ago (a draft) may be published inside the
+		// window. Pages are conditional, so unchanged ones are 304s.
 		var rels []Release
 		opt := &gh.ListOptions{PerPage: 100}
 		for {
@@ -486,7 +489,6 @@ func (y *syncer) restResources(repos []string) error {
 			if err != nil {
 				return fmt.Errorf("%s releases: %w", full, err)
 			}
-			older := false
 			for _, r := range page {
 				rel := Release{Draft: r.GetDraft()}
 				if r.PublishedAt != nil {
@@ -494,11 +496,8 @@ func (y *syncer) restResources(repos []string) error {
 					rel.Published = &t
 				}
 				rels = append(rels, rel)
-				if r.CreatedAt != nil && r.CreatedAt.Before(y.now.Add(-y.c.s.window)) {
-					older = true // releases come newest first: the rest are older
-				}
 			}
-			if resp.NextPage == 0 || older {
+			if resp.NextPage == 0 {
 				break
 			}
 			opt.Page = resp.NextPage

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -128,7 +129,15 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if err != nil {
 			return nil, err
 		}
-		switch wait, kind := t.classify(resp); kind {
+		wait, kind := t.classify(resp)
+		if kind == "ok" && resp.StatusCode == http.StatusOK && apiOf(req) == "graphql" {
+			// GraphQL answers a spent limit with 200 and an error of type
+			// RATE_LIMITED: wait for the reset as a REST 403 would.
+			if w, limited := t.graphqlRateLimited(resp); limited {
+				wait, kind = w, "primary"
+			}
+		}
+		switch kind {
 		case "ok":
 			return resp, nil
 		case "primary", "secondary":
@@ -178,6 +187,48 @@ func (t *Transport) classify(resp *http.Response) (time.Duration, string) {
 	t.secondaryRuns = 0
 	t.mu.Unlock()
 	return 0, "ok"
+}
+
+// maxGraphQLPeek bounds how much of a GraphQL answer is buffered to look
+// for a RATE_LIMITED error; a rate-limit answer is tiny, and a larger body
+// is passed on unread.
+const maxGraphQLPeek = 64 << 10
+
+// graphqlRateLimited reports whether a 200 GraphQL answer is GitHub's
+// "errors": [{"type": "RATE_LIMITED"}], and how long to wait: until the
+// x-ratelimit-reset it names, else the secondary wait. The body stays
+// readable.
+func (t *Transport) graphqlRateLimited(resp *http.Response) (time.Duration, bool) {
+	if resp.ContentLength > maxGraphQLPeek {
+		return 0, false
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxGraphQLPeek+1))
+	rest := resp.Body
+	resp.Body = struct {
+		io.Reader
+		io.Closer
+	}{io.MultiReader(bytes.NewReader(b), rest), rest}
+	if err != nil || len(b) > maxGraphQLPeek || !bytes.Contains(b, []byte("RATE_LIMITED")) {
+		return 0, false
+	}
+	var answer struct {
+		Errors []struct {
+			Type string `json:"type"`
+		} `json:"errors"`
+	}
+	if json.Unmarshal(b, &answer) != nil {
+		return 0, false
+	}
+	for _, e := range answer.Errors {
+		if e.Type == "RATE_LIMITED" {
+			if reset, err := strconv.ParseInt(resp.Header.Get("X-Ratelimit-Reset"), 10, 64); err == nil && reset > 0 {
+				return max(time.Unix(reset, 0).Sub(t.Now())+time.Second, time.Second), true
+			}
+			n := t.noteSecondary()
+			return t.SecondaryWait << min(n-1, 6), true
+		}
+	}
+	return 0, false
 }
 
 func (t *Transport) noteSecondary() int {

@@ -398,3 +398,46 @@ func TestCredentialsOnlyGoToTheAPIHost(t *testing.T) {
 		t.Errorf("the token went to another host: %q", other)
 	}
 }
+
+// GraphQL answers a spent limit with HTTP 200 and an error of type
+// RATE_LIMITED (GitHub's documented shape); the transport waits for the
+// reset and asks again instead of handing the error to the run. Other
+// GraphQL errors pass through untouched.
+func TestGraphQLRateLimited(t *testing.T) {
+	reset := time.Now().Add(2 * time.Minute)
+	var n atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		switch n.Add(1) {
+		case 1:
+			rateHeaders(w, 0, reset)
+			w.Header().Set("X-Ratelimit-Resource", "graphql")
+			io.WriteString(w, `{"data":null,"errors":[{"type":"RATE_LIMITED","code":"graphql_rate_limit","message":"API rate limit already exceeded for user ID 1."}]}`)
+		case 2:
+			rateHeaders(w, 4999, reset.Add(time.Hour))
+			io.WriteString(w, `{"data":{"viewer":{"login":"x"}}}`)
+		default:
+			io.WriteString(w, `{"data":null,"errors":[{"type":"NOT_FOUND","message":"Could not resolve to a Repository with the name 'a/b'."}]}`)
+		}
+	}))
+	defer srv.Close()
+	c, sl := newTestClient(t, srv, 4)
+	post := func() string {
+		resp, err := c.HTTP.Post(srv.URL+"/graphql", "application/json", strings.NewReader(`{"query":"{viewer{login}}"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	if body := post(); !strings.Contains(body, `"login":"x"`) {
+		t.Errorf("after the wait: %s", body)
+	}
+	if w := sl.all(); len(w) != 1 || w[0] < 110*time.Second || w[0] > 130*time.Second {
+		t.Errorf("waits %v, want one until the reset (~2m)", w)
+	}
+	if body := post(); !strings.Contains(body, "NOT_FOUND") || len(sl.all()) != 1 {
+		t.Errorf("another GraphQL error must pass through at once: %s (waits %v)", body, sl.all())
+	}
+}
