@@ -7,11 +7,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io/fs"
 	"net/http"
 	"path"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -39,6 +41,9 @@ const (
 	// listCap is how many results GitHub returns for one workflow-runs
 	// listing at most; beyond it the created range is split.
 	listCap = 1000
+	// maxReadBack bounds the pages read back, per workflow, to find where
+	// a failing streak older than the window began (100 runs a page).
+	maxReadBack = 100
 )
 
 func init() { collectors.Register(Type, New) }
@@ -79,7 +84,20 @@ type data struct {
 	LastRead  map[string]time.Time `json:"last_read"` // per repository
 	LastFull  map[string]time.Time `json:"last_full"`
 	Truncated int                  `json:"truncated"`
+	// Streaks holds, per repository and workflow whose oldest kept run
+	// failed, the first run of that failing streak, read back however long
+	// ago it began; Anchor is the oldest kept run it was found for.
+	Streaks map[string]*Streak `json:"streaks,omitempty"`
 }
+
+// Streak is where a failing streak that reaches back past the kept runs
+// began.
+type Streak struct {
+	Anchor int64 `json:"anchor"`
+	Start  *Run  `json:"start"`
+}
+
+func streakKey(repo string, wf int64) string { return repo + "#" + strconv.FormatInt(wf, 10) }
 
 // Collector is an actions source.
 type Collector struct {
@@ -183,6 +201,11 @@ func (c *Collector) Collect(ctx context.Context) ([]kpi.Measurement, error) {
 	}
 	oldest := now.Add(-c.s.window - c.s.lookback)
 	names := make([]string, len(infos))
+	// Listings are open-ended and start on a weekly grid of the
+	// repository's own, so that a listing keeps its URL for a week:
+	// unchanged, it is a 304, which costs no rate limit. The grids of
+	// different repositories are staggered, so the weekly moves are spread
+	// over the week's runs instead of all falling in one.
 	branch := map[string]string{}
 	for i, info := range infos {
 		names[i] = info.FullName
@@ -199,7 +222,7 @@ func (c *Collector) Collect(ctx context.Context) ([]kpi.Measurement, error) {
 		if err != nil {
 			return err
 		}
-		runs, err := c.list(ctx, full, branch[full], from, now, 0)
+		runs, err := c.list(ctx, full, branch[full], gridFloor(from, full), now, true, 0)
 		if err != nil {
 			return err
 		}
@@ -231,6 +254,9 @@ func (c *Collector) Collect(ctx context.Context) ([]kpi.Measurement, error) {
 		}
 	}
 	c.mu.Unlock()
+	if err == nil {
+		err = c.readBackStreaks(ctx, branch)
+	}
 	c.save()
 	if err != nil {
 		return nil, err
@@ -242,6 +268,19 @@ func (c *Collector) Collect(ctx context.Context) ([]kpi.Measurement, error) {
 	return append(out, c.client.Measurements()...), nil
 }
 
+// gridWeek is the period of the listing grid.
+const gridWeek = 7 * 24 * time.Hour
+
+// gridFloor returns the last point of the repository's weekly grid at or
+// before t: whole seconds, offset by a hash of the repository's name.
+func gridFloor(t time.Time, repo string) time.Time {
+	h := fnv.New64a()
+	h.Write([]byte(repo))
+	offset := time.Duration(h.Sum64()%uint64(gridWeek/time.Second)) * time.Second
+	since := t.Sub(time.Unix(0, 0).Add(offset))
+	return t.Add(-(since % gridWeek)).Truncate(time.Second).UTC()
+}
+
 func maxTime(a, b time.Time) time.Time {
 	if a.After(b) {
 		return a
@@ -249,22 +288,120 @@ func maxTime(a, b time.Time) time.Time {
 	return b
 }
 
+// runs are the kept runs and the first runs of the failing streaks that
+// began before them.
 func (c *Collector) runs() []*Run {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	out := make([]*Run, 0, len(c.d.Runs))
+	out := make([]*Run, 0, len(c.d.Runs)+len(c.d.Streaks))
 	for _, r := range c.d.Runs {
 		out = append(out, r)
+	}
+	for _, st := range c.d.Streaks {
+		if _, kept := c.d.Runs[st.Anchor]; kept && st.Start != nil {
+			out = append(out, st.Start)
+		}
 	}
 	return out
 }
 
-// list reads the completed default-branch runs created in [from, to], 100
-// a page, splitting the range when GitHub would cap the listing.
-func (c *Collector) list(ctx context.Context, full, branch string, from, to time.Time, depth int) ([]*gh.WorkflowRun, error) {
+// readBackStreaks finds, for every workflow whose oldest kept run failed,
+// where that failing streak began, reading the workflow's earlier runs back
+// until a successful one (or the start of its history). The answer is kept
+// until the oldest kept run changes, so a streak costs its pages once:
+// one request per 100 runs older than the kept ones, at most maxReadBack.
+func (c *Collector) readBackStreaks(ctx context.Context, branch map[string]string) error {
+	c.mu.Lock()
+	type kept struct {
+		id int64
+		*Run
+	}
+	oldest := map[string]kept{}
+	for id, r := range c.d.Runs {
+		k := streakKey(r.Repo, r.WorkflowID)
+		if o, ok := oldest[k]; !ok || r.Completed.Before(o.Completed) || r.Completed.Equal(o.Completed) && id < o.id {
+			oldest[k] = kept{id, r}
+		}
+	}
+	if c.d.Streaks == nil {
+		c.d.Streaks = map[string]*Streak{}
+	}
+	var todo []kept
+	for k, st := range c.d.Streaks {
+		if o, ok := oldest[k]; !ok || !failing[o.Conclusion] || st.Anchor != o.id {
+			delete(c.d.Streaks, k)
+		}
+	}
+	for k, o := range oldest {
+		if _, known := c.d.Streaks[k]; !known && failing[o.Conclusion] {
+			todo = append(todo, o)
+		}
+	}
+	c.mu.Unlock()
+	sort.Slice(todo, func(i, j int) bool { return todo[i].Repo+todo[i].Workflow < todo[j].Repo+todo[j].Workflow })
+	for _, o := range todo {
+		start, err := c.readBack(ctx, o.Run, branch[o.Repo])
+		if err != nil {
+			return err
+		}
+		c.mu.Lock()
+		c.d.Streaks[streakKey(o.Repo, o.WorkflowID)] = &Streak{Anchor: o.id, Start: start}
+		c.mu.Unlock()
+	}
+	return nil
+}
+
+// readBack reads a workflow's runs created before anchor, newest first,
+// and returns the earliest failing run before the first success.
+func (c *Collector) readBack(ctx context.Context, anchor *Run, branch string) (*Run, error) {
+	owner, name, _ := strings.Cut(anchor.Repo, "/")
+	earliest := anchor
+	before := anchor.Created.Add(-time.Second)
+	for page := 0; page < maxReadBack; page++ {
+		opt := &gh.ListWorkflowRunsOptions{Branch: branch, Status: "completed",
+			Created: "<=" + before.UTC().Format(time.RFC3339), ListOptions: gh.ListOptions{PerPage: 100}}
+		runs, _, err := c.client.REST.Actions.ListWorkflowRunsByID(ctx, owner, name, anchor.WorkflowID, opt)
+		if err != nil {
+			return nil, fmt.Errorf("%s workflow %s runs before %s: %w", anchor.Repo, anchor.Workflow, before.Format(time.RFC3339), err)
+		}
+		for _, r := range runs.WorkflowRuns {
+			if r.GetHeadBranch() != branch || r.GetStatus() != "completed" {
+				continue
+			}
+			switch {
+			case failing[r.GetConclusion()]:
+				earliest = &Run{Repo: anchor.Repo, WorkflowID: anchor.WorkflowID, Workflow: anchor.Workflow, Path: anchor.Path,
+					Conclusion: r.GetConclusion(), Attempt: r.GetRunAttempt(), Created: r.GetCreatedAt().UTC(),
+					Started: r.GetRunStartedAt().UTC(), Completed: r.GetUpdatedAt().UTC()}
+			case r.GetConclusion() == "success":
+				return earliest, nil
+			}
+		}
+		n := len(runs.WorkflowRuns)
+		if n < 100 {
+			return earliest, nil // the workflow's history begins here
+		}
+		next := runs.WorkflowRuns[n-1].GetCreatedAt().UTC().Add(-time.Second)
+		if !next.Before(before) {
+			next = before.Add(-time.Second)
+		}
+		before = next
+	}
+	c.log.Warn("a failing streak reaches back further than the read-back bound; its recovery time is a lower bound",
+		zap.String("repo", anchor.Repo), zap.String("workflow", anchor.Workflow), zap.Int("runs_read", maxReadBack*100))
+	return earliest, nil
+}
+
+// list reads the completed default-branch runs created in [from, to] (from
+// on, when open: the URL then does not change with the time of the run),
+// 100 a page, splitting the range when GitHub would cap the listing.
+func (c *Collector) list(ctx context.Context, full, branch string, from, to time.Time, open bool, depth int) ([]*gh.WorkflowRun, error) {
 	owner, name, _ := strings.Cut(full, "/")
-	opt := &gh.ListWorkflowRunsOptions{Branch: branch, Status: "completed",
-		Created:     from.UTC().Format(time.RFC3339) + ".." + to.UTC().Format(time.RFC3339),
+	created := from.UTC().Format(time.RFC3339) + ".." + to.UTC().Format(time.RFC3339)
+	if open {
+		created = ">=" + from.UTC().Format(time.RFC3339)
+	}
+	opt := &gh.ListWorkflowRunsOptions{Branch: branch, Status: "completed", Created: created,
 		ListOptions: gh.ListOptions{PerPage: 100}}
 	var out []*gh.WorkflowRun
 	for {
@@ -275,11 +412,11 @@ func (c *Collector) list(ctx context.Context, full, branch string, from, to time
 		if opt.Page == 0 && page.GetTotalCount() > listCap {
 			if to.Sub(from) > time.Minute && depth < 30 {
 				mid := from.Add(to.Sub(from) / 2).Truncate(time.Second)
-				a, err := c.list(ctx, full, branch, from, mid, depth+1)
+				a, err := c.list(ctx, full, branch, from, mid, false, depth+1)
 				if err != nil {
 					return nil, err
 				}
-				b, err := c.list(ctx, full, branch, mid.Add(time.Second), to, depth+1)
+				b, err := c.list(ctx, full, branch, mid.Add(time.Second), to, false, depth+1)
 				if err != nil {
 					return nil, err
 				}

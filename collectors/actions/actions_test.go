@@ -236,3 +236,63 @@ func TestDefaultCatalogueBindings(t *testing.T) {
 	// Build success, MTTR, training time, retraining success, failed jobs recovery.
 	bindingtest.Check(t, Type, ms, 5)
 }
+
+// A failing streak that began long before the window and the lookback is
+// read back to its first run however long ago it was (here 216 failures
+// older than the kept runs, three pages back), once; and a quiet run
+// afterwards costs no charged request at all: every listing is a 304.
+func TestStreakOlderThanTheWindow(t *testing.T) {
+	f := startFake(t)
+	api := &fakegithub.Repo{Owner: "acme", Name: "api", Workflows: []*fakegithub.Workflow{{ID: 3, Name: "Deploy", Path: ".github/workflows/deploy.yml"}}}
+	api.Runs = append(api.Runs, run(1, 3, "main", "success", ago(81), ago(81).Add(time.Minute)))
+	id := int64(2)
+	first := ago(80)
+	for at := first; at.Before(ago(6)); at = at.Add(4 * time.Hour) {
+		api.Runs = append(api.Runs, run(id, 3, "main", "failure", at.Add(-5*time.Minute), at))
+		id++
+	}
+	api.Runs = append(api.Runs, run(id, 3, "main", "success", ago(5).Add(-5*time.Minute), ago(5)))
+	f.Update(func() { f.Repos = []*fakegithub.Repo{api} })
+	c := newTestCollector(t, f, nil)
+	ms, err := c.Collect(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := ago(5).Sub(first).Seconds() // from the streak's first failure, 80 days ago
+	check(t, values(ms), map[string]float64{`ci_recovery_seconds{stat="mean"}`: want, `ci_recovery_seconds{stat="median",workflow="Deploy"}`: want})
+
+	// The first incremental run reads its listing once; from then on, until
+	// the listing's weekly start moves, a quiet run is all 304s.
+	for h := 1; h <= 3; h++ {
+		f.ResetStats()
+		c.now = func() time.Time { return T.Add(time.Duration(h) * time.Hour) }
+		if ms, err = c.Collect(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check(t, values(ms), map[string]float64{`ci_recovery_seconds{stat="mean"}`: want})
+	reqs, _ := f.Stats()
+	if reqs["rest 200"] != 0 || reqs["graphql 200"] != 0 || reqs["rest 304"] == 0 {
+		t.Errorf("a quiet run must cost no charged request (only 304s): %v", reqs)
+	}
+}
+
+// The listing grid is weekly, per repository, and staggered: its points are
+// a week apart, at or before the time asked, and differ between names.
+func TestGridFloor(t *testing.T) {
+	a, b := gridFloor(T, "acme/api"), gridFloor(T, "acme/web")
+	for _, g := range []time.Time{a, b} {
+		if g.After(T) || T.Sub(g) >= gridWeek {
+			t.Errorf("grid point %s for %s", g, T)
+		}
+	}
+	if a.Equal(b) {
+		t.Error("two repositories share a grid")
+	}
+	if got := gridFloor(a.Add(gridWeek-time.Second), "acme/api"); !got.Equal(a) {
+		t.Errorf("within the week: %s, want %s", got, a)
+	}
+	if got := gridFloor(a.Add(gridWeek), "acme/api"); !got.Equal(a.Add(gridWeek)) {
+		t.Errorf("a week on: %s", got)
+	}
+}

@@ -731,13 +731,14 @@ func (f *Server) runs(w http.ResponseWriter, r *http.Request) {
 		file := r.PathValue("file")
 		for _, run := range rp.Runs {
 			if file != "" {
+				// A workflow is named by its file name or its id.
 				var path string
 				for _, wf := range rp.Workflows {
 					if wf.ID == run.WorkflowID {
 						path = wf.Path
 					}
 				}
-				if !strings.HasSuffix(path, "/"+file) {
+				if !strings.HasSuffix(path, "/"+file) && file != strconv.FormatInt(run.WorkflowID, 10) {
 					continue
 				}
 			}
