@@ -41,11 +41,14 @@ $(BIN)/schema.graphql:
 	./scripts/fetch-schema.sh $@
 
 # Debian packages the tests need: gcc (the race detector, and the C program
-# whose coverage lcov captures), lcov, and Chromium for the browser test.
+# whose coverage lcov captures), lcov, Chromium for the browser test, and
+# Alertmanager (with amtool) for the alert routing tests.
 deps:
 	./scripts/ensure-deb.sh gcc gcc
 	./scripts/ensure-deb.sh lcov lcov
 	./scripts/ensure-deb.sh chromium chromium
+	./scripts/ensure-deb.sh prometheus-alertmanager prometheus-alertmanager
+	./scripts/ensure-deb.sh amtool prometheus-alertmanager
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -59,7 +62,7 @@ unit: tools deps
 	PROMTOOL=$(PROMTOOL) PROMETHEUS=$(PROMETHEUS) STRIPE_MOCK=$(STRIPE_MOCK) KPI_GITHUB_SCHEMA=$(SCHEMA) $(GO) test -race -count=1 ./...
 	# The deployment, PromQL, end-to-end (real Prometheus) and browser (headless
 	# Chromium) tests in the tools module.
-	cd tools && PROMETHEUS=$(PROMETHEUS) CHROMIUM=$$(command -v chromium) $(GO) test -count=1 ./...
+	cd tools && PROMETHEUS=$(PROMETHEUS) ALERTMANAGER=$$(command -v prometheus-alertmanager) CHROMIUM=$$(command -v chromium) $(GO) test -count=1 ./...
 
 # The packages that evaluate and render dates, run with the test clock
 # (internal/testclock) ten and a half years ahead and one year back: no test

@@ -215,6 +215,11 @@ type App struct {
 	// Owned by the loop goroutine.
 	loaded    *Loaded
 	published *exporter.Snapshot
+	// zones holds each KPI's zone and since when, as the evaluations saw
+	// it: the history-based estimate is taken when the zone changes (or at
+	// start) and kept while the zone holds, since the history is thinned to
+	// one point an hour and would move the estimate forward.
+	zones map[string]zoneState
 }
 
 // New loads the catalogue and returns an app ready to Run. The initial
@@ -353,6 +358,11 @@ func (a *App) retain() {
 	a.cfg.Store.Retain(sources, kpis)
 }
 
+type zoneState struct {
+	zone  kpi.Zone
+	since time.Time
+}
+
 // apply stores a successful run's reading and says whether it did.
 func (a *App) apply(r collectors.Result) bool {
 	if r.Err != nil {
@@ -400,6 +410,16 @@ func (a *App) publish(now time.Time) {
 	in := a.cfg.Store.Inputs()
 	c := a.loaded.Catalogue
 	sc := kpi.Evaluate(c, in, now)
+	if a.zones == nil {
+		a.zones = map[string]zoneState{}
+	}
+	for i, r := range sc.Results {
+		if z, ok := a.zones[r.KPI.ID]; ok && z.zone == r.Zone {
+			sc.Results[i].ZoneSince = z.since
+		} else {
+			a.zones[r.KPI.ID] = zoneState{r.Zone, r.ZoneSince}
+		}
+	}
 	for _, r := range sc.Results {
 		if r.HasValue && !r.Stale {
 			// At the newest input's time: an aggregate's ValueTime is its
@@ -430,7 +450,7 @@ func sameResults(a, b kpi.Scorecard) bool {
 	}
 	for i, x := range a.Results {
 		y := b.Results[i]
-		if x.KPI != y.KPI || x.HasValue != y.HasValue || x.Value != y.Value || !x.ValueTime.Equal(y.ValueTime) || !x.InputTime.Equal(y.InputTime) ||
+		if x.KPI != y.KPI || x.HasValue != y.HasValue || x.Value != y.Value || !x.ValueTime.Equal(y.ValueTime) || !x.InputTime.Equal(y.InputTime) || !x.ZoneSince.Equal(y.ZoneSince) ||
 			x.Stale != y.Stale || x.HasTarget != y.HasTarget || x.Target != y.Target ||
 			x.HasAttainment != y.HasAttainment || x.Attainment != y.Attainment ||
 			x.Zone != y.Zone || x.Trend != y.Trend || x.Reason != y.Reason {

@@ -9,8 +9,6 @@ import (
 	"testing"
 
 	promrules "github.com/bakhmach-hub/kpi_exporter/deploy/prometheus"
-	"github.com/bakhmach-hub/kpi_exporter/examples"
-	"github.com/bakhmach-hub/kpi_exporter/kpi"
 )
 
 func same(t *testing.T, copy, source string) {
@@ -29,11 +27,7 @@ func TestCopiesAreCurrent(t *testing.T) {
 	}
 	same(t, "helm/kpi-exporter/files/rules.yaml", "prometheus/rules.yaml")
 
-	c, err := kpi.Parse(examples.CatalogueName, examples.Catalogue, kpi.ParseOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	want, err := promrules.PrometheusRule(promrules.Rules(c, promrules.Options{}), "kpi-exporter", map[string]string{"release": "prometheus"})
+	want, err := promrules.PrometheusRule(promrules.Rules(promrules.Options{}), "kpi-exporter", map[string]string{"release": "prometheus"})
 	if err != nil {
 		t.Fatal(err)
 	}

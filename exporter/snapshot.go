@@ -70,6 +70,12 @@ var (
 	descValueTime = prometheus.NewDesc("kpi_value_timestamp_seconds",
 		"When the KPI's latest value was measured, as a Unix time.",
 		[]string{"kpi", "domain"}, nil)
+	descZoneSince = prometheus.NewDesc("kpi_zone_since_timestamp_seconds",
+		"When the KPI entered its current zone (green, yellow or red), as a Unix time, estimated from its history; absent while unknown. The alert rules compare its age with kpi_alert_delay_seconds.",
+		[]string{"kpi", "domain"}, nil)
+	descAlertDelay = prometheus.NewDesc("kpi_alert_delay_seconds",
+		"How long the KPI must stay in a zone before its zone alert fires (catalogue: alerts.red_for / alert_for, alerts.yellow_for / yellow_for), with the alert's severity; absent for KPIs with alerts: false. One rule file serves any catalogue through it.",
+		[]string{"kpi", "domain", "kpi_zone", "severity"}, nil)
 	descInfo = prometheus.NewDesc("kpi_definition_info",
 		"Definition of the KPI from the catalogue; always 1.",
 		[]string{"kpi", "domain", "name", "unit", "direction", "owner", "dashboard", "source"}, nil)
@@ -150,6 +156,17 @@ func (c snapshotCollector) Collect(ch chan<- prometheus.Metric) {
 			gauge(descZone, v, id, dom, string(z))
 		}
 		gauge(descTrend, float64(r.Trend), id, dom)
+		if !r.ZoneSince.IsZero() {
+			gauge(descZoneSince, float64(r.ZoneSince.UnixMilli())/1e3, id, dom)
+		}
+		if !k.NoAlerts {
+			sev := "warning"
+			if k.Critical {
+				sev = "critical"
+			}
+			gauge(descAlertDelay, k.AlertFor.Seconds(), id, dom, string(kpi.Red), sev)
+			gauge(descAlertDelay, k.YellowFor.Seconds(), id, dom, string(kpi.Yellow), "warning")
+		}
 	}
 
 	for _, st := range c.s.Sources {

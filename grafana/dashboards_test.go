@@ -142,7 +142,7 @@ kpis: [{id: k, name: K, domain: d, dashboard: technical, unit: ratio, direction:
 	for _, f := range fams {
 		known[f.GetName()] = true
 	}
-	rules := promrules.Rules(defaultCatalogue(t), promrules.Options{})
+	rules := promrules.Rules(promrules.Options{})
 	var exprs []string
 	for _, g := range rules.Groups {
 		for _, r := range g.Rules {

@@ -84,14 +84,20 @@ const (
 	TrendFlatShare = 0.02
 	// DefaultAlertFor is how long a KPI must be red before it alerts.
 	DefaultAlertFor = time.Hour
+	// DefaultYellowFor is how long a KPI must be yellow before it alerts.
+	DefaultYellowFor = 4 * time.Hour
 )
 
 // Catalogue is a validated KPI catalogue. Build it with Parse.
 type Catalogue struct {
 	Calendar    Calendar
 	TrendWindow time.Duration
-	Sources     []Source
-	KPIs        []KPI
+	// Alerts are the catalogue's default alert delays.
+	Alerts struct {
+		RedFor, YellowFor time.Duration
+	}
+	Sources []Source
+	KPIs    []KPI
 
 	sourceIndex map[string]int
 }
@@ -160,8 +166,12 @@ type KPI struct {
 	TrendWindow  time.Duration
 	// Critical KPIs raise critical alerts in the red zone, others warnings.
 	Critical bool
-	// AlertFor is how long a KPI stays red before KpiRedZone fires.
-	AlertFor time.Duration
+	// AlertFor is how long a KPI stays red before KpiRedZone fires, and
+	// YellowFor how long yellow before KpiYellowZone does; the exporter
+	// exports both, so that one rule file serves any catalogue.
+	AlertFor, YellowFor time.Duration
+	// NoAlerts opts the KPI out of the zone alerts (alerts: false).
+	NoAlerts bool
 }
 
 // Binding says which measurement of which source gives a KPI its value.

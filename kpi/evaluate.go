@@ -3,6 +3,7 @@ package kpi
 import (
 	"fmt"
 	"math"
+	"sort"
 	"time"
 )
 
@@ -39,6 +40,12 @@ type Result struct {
 	// Stale is true when the value is older than the KPI's max age. A stale
 	// value is not scored.
 	Stale bool
+	// ZoneSince is when the KPI entered its current zone (green, yellow or
+	// red; zero when unknown), estimated from its history: the KPI's value
+	// at each history point and milestone boundary, scored against the
+	// target then in force. The rules alert when it is older than the
+	// KPI's alert delay.
+	ZoneSince time.Time
 	// InputTime is the time of the newest series the value is computed
 	// from: when the value last changed. It equals ValueTime for a KPI of
 	// one series; for an aggregate, ValueTime is the oldest series' time
@@ -113,7 +120,66 @@ func evaluateKPI(c *Catalogue, k *KPI, src Source, idx readingIndex, history []P
 		r.Zone = Yellow
 		r.Reason = "green attainment, but the trend is worsening"
 	}
+	r.ZoneSince = c.zoneSince(k, withCurrent(history, r.InputTime, r.Value), r.Zone, now)
 	return r
+}
+
+// zoneSince walks the KPI's history back from now and returns the start of
+// the last stretch in which its value scored in zone z. The value between
+// points is the last point's; the target can change at milestone starts,
+// which are sampled too. A worsening trend's demotion is not replayed: a KPI
+// demoted to yellow counts from when it was last not green or yellow.
+func (c *Catalogue) zoneSince(k *KPI, h []Point, z Zone, now time.Time) time.Time {
+	if z == Unknown || len(h) == 0 {
+		return time.Time{}
+	}
+	same := func(t time.Time, v float64) bool {
+		target, ok := c.TargetAt(k, t)
+		if !ok {
+			return false
+		}
+		got := ZoneOf(Attainment(k.Direction, v, target), k.Green, k.Yellow)
+		return got == z || z == Yellow && got == Green && k.TrendDemotes
+	}
+	// Samples newest first: each milestone border inside a point's stretch
+	// (where a stepwise target changes), then the point itself, with the
+	// point's value.
+	var borders []time.Time
+	for _, m := range k.Targets {
+		borders = append(borders, m.Period.Start, m.Period.End)
+	}
+	sort.Slice(borders, func(i, j int) bool { return borders[i].Before(borders[j]) })
+	var since time.Time
+	end := now
+	for i := len(h) - 1; i >= 0; i-- {
+		p := h[i]
+		if p.T.After(now) {
+			continue
+		}
+		for j := len(borders) - 1; j >= 0; j-- {
+			b := borders[j]
+			if !b.After(p.T) || b.After(end) {
+				continue
+			}
+			if !same(b, p.V) {
+				return sinceOr(since, end)
+			}
+			since = b
+		}
+		if !same(p.T, p.V) {
+			return sinceOr(since, end)
+		}
+		since, end = p.T, p.T
+	}
+	return since
+}
+
+// sinceOr is since, or end when no sample was in the zone yet.
+func sinceOr(since, end time.Time) time.Time {
+	if since.IsZero() {
+		return end
+	}
+	return since
 }
 
 // withCurrent returns the history with the current value appended when the

@@ -390,3 +390,35 @@ func TestFormatMoney(t *testing.T) {
 		t.Error("percent is not money")
 	}
 }
+
+// ZoneSince is the start of the KPI's current stretch in its zone: from its
+// history when the value moved it, or from the milestone border when the
+// target did while the value held.
+func TestZoneSince(t *testing.T) {
+	cal := Calendar{PlanStart: date("2026-01-01"), Launch: date("2026-01-01")}
+	now := at("2026-05-15T12:00:00Z")
+	k := KPI{ID: "k", Unit: UnitScore, Direction: Higher, Green: 0.9, Yellow: 0.7,
+		Source: Binding{Source: "src", Measurement: "m"}, Targets: milestones(cal, "Q2", 50.0)}
+	c := calendarCatalogue(k)
+	day := func(d int) time.Time { return now.AddDate(0, 0, -d) }
+	in := func(h []Point, v float64, at time.Time) Inputs {
+		return Inputs{Readings: map[string]Reading{"src": {At: at, Measurements: []Measurement{{Name: "m", Value: v}}}}, History: map[string][]Point{"k": h}}
+	}
+	// 40 (yellow), then 30 (red) five days ago, then 32 (red) two days ago.
+	r := Evaluate(c, in([]Point{{day(10), 40}, {day(5), 30}, {day(2), 32}}, 32, now.Add(-time.Minute)), now).Results[0]
+	if r.Zone != Red || !r.ZoneSince.Equal(day(5)) {
+		t.Errorf("zone %s since %s, want red since %s", r.Zone, r.ZoneSince, day(5))
+	}
+	// The value holds at 45 since January; the target went from 40 (Q1) to
+	// 60 (Q2) on April 1st: yellow since then.
+	k.Targets = milestones(cal, "Q1", 40.0, "Q2", 60.0)
+	c = calendarCatalogue(k)
+	r = Evaluate(c, in([]Point{{at("2026-01-10T00:00:00Z"), 45}}, 45, now.Add(-time.Minute)), now).Results[0]
+	if r.Zone != Yellow || !r.ZoneSince.Equal(date("2026-04-01")) {
+		t.Errorf("zone %s since %s, want yellow since the Q2 border", r.Zone, r.ZoneSince)
+	}
+	// Unknown has no since.
+	if r := Evaluate(c, Inputs{}, now).Results[0]; !r.ZoneSince.IsZero() {
+		t.Errorf("unknown since %s", r.ZoneSince)
+	}
+}

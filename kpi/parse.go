@@ -44,6 +44,10 @@ type rawCatalogue struct {
 	Evaluation struct {
 		TrendWindow string `yaml:"trend_window"`
 	} `yaml:"evaluation"`
+	Alerts struct {
+		RedFor    string `yaml:"red_for"`
+		YellowFor string `yaml:"yellow_for"`
+	} `yaml:"alerts"`
 	Sources []rawSource `yaml:"sources"`
 	KPIs    []rawKPI    `yaml:"kpis"`
 }
@@ -87,6 +91,8 @@ type rawKPI struct {
 	TrendWindow  string `yaml:"trend_window"`
 	Critical     bool   `yaml:"critical"`
 	AlertFor     string `yaml:"alert_for"`
+	YellowFor    string `yaml:"yellow_for"`
+	Alerts       *bool  `yaml:"alerts"`
 }
 
 // Parse decodes and validates a catalogue. Every error names its place as
@@ -261,6 +267,8 @@ func (v *validator) catalogue(raw *rawCatalogue, opts ParseOptions) *Catalogue {
 	c.Calendar.PlanStart = v.date("$.calendar.plan_start", raw.Calendar.PlanStart)
 	c.Calendar.Launch = v.date("$.calendar.launch", raw.Calendar.Launch)
 	c.TrendWindow = v.duration("$.evaluation.trend_window", raw.Evaluation.TrendWindow, DefaultTrendWindow)
+	c.Alerts.RedFor = v.duration("$.alerts.red_for", raw.Alerts.RedFor, DefaultAlertFor)
+	c.Alerts.YellowFor = v.duration("$.alerts.yellow_for", raw.Alerts.YellowFor, DefaultYellowFor)
 
 	for i, rs := range raw.Sources {
 		p := fmt.Sprintf("$.sources[%d]", i)
@@ -410,7 +418,9 @@ func (v *validator) kpi(p string, rk *rawKPI, c *Catalogue) KPI {
 	k.MaxAge = v.duration(p+".max_age", rk.MaxAge, 0)
 	k.TrendWindow = v.duration(p+".trend_window", rk.TrendWindow, 0)
 	k.Critical = rk.Critical
-	k.AlertFor = v.duration(p+".alert_for", rk.AlertFor, DefaultAlertFor)
+	k.AlertFor = v.duration(p+".alert_for", rk.AlertFor, c.Alerts.RedFor)
+	k.YellowFor = v.duration(p+".yellow_for", rk.YellowFor, c.Alerts.YellowFor)
+	k.NoAlerts = rk.Alerts != nil && !*rk.Alerts
 	switch rk.Interpolate {
 	case "", "step":
 	case "linear":

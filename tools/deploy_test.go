@@ -154,6 +154,10 @@ func TestKustomizeBase(t *testing.T) {
 	if len(d.serviceMonitors)+len(d.rules) != 0 {
 		t.Error("the base has operator resources")
 	}
+	// All source secrets from one Secret, as with Helm's existingSecret.
+	if from := d.deployments[0].Spec.Template.Spec.Containers[0].EnvFrom; len(from) != 1 || from[0].SecretRef == nil || from[0].SecretRef.Name != "kpi-exporter-secrets" {
+		t.Errorf("base: the secrets are not taken with envFrom: %+v", from)
+	}
 	// The raw files decode strictly too.
 	files, _ := filepath.Glob("../deploy/kubernetes/base/*.yaml")
 	for _, f := range files {
@@ -201,7 +205,8 @@ func TestHelmTemplate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	vals := map[string]any{"serviceMonitor": map[string]any{"enabled": true}, "prometheusRule": map[string]any{"enabled": true},
+	vals := map[string]any{"serviceMonitor": map[string]any{"enabled": true},
+		"prometheusRule": map[string]any{"enabled": true, "for": map[string]any{"KpiExporterDown": "2m", "KpiValueStale": "1h"}, "jobSelector": `job="kpi"`},
 		"existingSecret": "kpi-exporter-secrets", "pushTokensSecret": "kpi-exporter-push"}
 	rv, err := chartutil.ToRenderValues(ch, vals, chartutil.ReleaseOptions{Name: "kpi", Namespace: "monitoring", IsInstall: true}, chartutil.DefaultCapabilities)
 	if err != nil {
@@ -230,6 +235,29 @@ func TestHelmTemplate(t *testing.T) {
 	}
 	if from := d.deployments[0].Spec.Template.Spec.Containers[0].EnvFrom; len(from) != 1 || from[0].SecretRef.Name != "kpi-exporter-secrets" {
 		t.Errorf("helm: the secret is not referenced: %+v", from)
+	}
+	// The alert delays and the job selector are values.
+	for _, g := range d.rules[0].Spec.Groups {
+		for _, r := range g.Rules {
+			got := ""
+			if r.For != nil {
+				got = string(*r.For)
+			}
+			switch r.Alert {
+			case "KpiExporterDown":
+				if got != "2m" || r.Expr.String() != `up{job="kpi"} == 0` {
+					t.Errorf("helm: KpiExporterDown for %q expr %q", got, r.Expr.String())
+				}
+			case "KpiValueStale":
+				if got != "1h" {
+					t.Errorf("helm: KpiValueStale for %q", got)
+				}
+			case "KpiCollectorFailing":
+				if got != "30m" {
+					t.Errorf("helm: KpiCollectorFailing keeps its default, got %q", got)
+				}
+			}
+		}
 	}
 	c := d.deployments[0].Spec.Template.Spec.Containers[0]
 	pushEnv, pushMount := "", ""

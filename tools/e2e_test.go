@@ -108,7 +108,7 @@ func TestEndToEndWithPrometheus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rules, err := promrules.Marshal(promrules.Rules(c, promrules.Options{JobSelector: `job="kpi"`}))
+	rules, err := promrules.Marshal(promrules.Rules(promrules.Options{JobSelector: `job="kpi"`}))
 	if err != nil {
 		t.Fatal(err)
 	}

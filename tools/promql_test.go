@@ -19,7 +19,7 @@ import (
 // checked there against the real output) that queries may name.
 var exposed = []string{
 	"kpi_value", "kpi_target", "kpi_target_milestone", "kpi_attainment_ratio", "kpi_zone", "kpi_trend",
-	"kpi_value_timestamp_seconds", "kpi_definition_info", "kpi_collector_enabled", "kpi_collector_success",
+	"kpi_value_timestamp_seconds", "kpi_zone_since_timestamp_seconds", "kpi_alert_delay_seconds", "kpi_definition_info", "kpi_collector_enabled", "kpi_collector_success",
 	"kpi_collector_duration_seconds", "kpi_collector_last_success_timestamp_seconds", "kpi_collector_interval_seconds",
 	"kpi_collector_runs_total", "kpi_collector_errors_total", "kpi_exporter_build_info", "kpi_config_last_reload_successful",
 	"kpi_config_last_reload_success_timestamp_seconds", "up",
@@ -40,7 +40,7 @@ type dashboardJSON struct {
 func allQueries(t *testing.T, c *kpi.Catalogue) (rules []string, dashboards map[string][]string, records map[string]bool) {
 	t.Helper()
 	records = map[string]bool{}
-	for _, g := range promrules.Rules(c, promrules.Options{}).Groups {
+	for _, g := range promrules.Rules(promrules.Options{}).Groups {
 		for _, r := range g.Rules {
 			rules = append(rules, r.Expr)
 			if r.Record != "" {

@@ -24,6 +24,7 @@ import (
 
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/kelseyhightower/envconfig"
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/common/version"
 	"github.com/prometheus/exporter-toolkit/web"
 	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
@@ -33,6 +34,7 @@ import (
 
 	"github.com/bakhmach-hub/kpi_exporter/app"
 	"github.com/bakhmach-hub/kpi_exporter/collectors"
+	"github.com/bakhmach-hub/kpi_exporter/deploy/alertmanager"
 	promrules "github.com/bakhmach-hub/kpi_exporter/deploy/prometheus"
 	"github.com/bakhmach-hub/kpi_exporter/exporter"
 	"github.com/bakhmach-hub/kpi_exporter/grafana"
@@ -98,11 +100,26 @@ func run(args []string, stdout, stderr io.Writer) int {
 	failOn := onceCmd.Flag("fail-on", "Exit 1 when a KPI is in this zone or worse: red or yellow (for CI gates).").Default("").Enum("", "red", "yellow")
 	onceTimeout := onceCmd.Flag("timeout", "Overall time limit for the sources' runs.").Default("5m").Duration()
 	generateCmd := a.Command("generate", "Generate artefacts from the catalogue.")
-	rulesCmd := generateCmd.Command("rules", "Write Prometheus recording and alerting rules for the catalogue.")
+	rulesCmd := generateCmd.Command("rules", "Write the Prometheus recording and alerting rules (the same for any catalogue: per-KPI delays and severity come from the exporter).")
 	rulesOut := rulesCmd.Flag("out", "Rule file to write; - for standard output.").Default("-").String()
+	amCmd := generateCmd.Command("alertmanager", "Write an Alertmanager configuration that routes each KPI's alerts to its owner's receiver.")
+	amOut := amCmd.Flag("out", "File to write; - for standard output.").Default("-").String()
+	var amOpts alertmanager.Options
+	amCmd.Flag("owner-url", "Webhook URL of each owner's receiver; {owner} is replaced by the owner.").Default("http://alert-receiver.example.invalid/kpi/{owner}").StringVar(&amOpts.OwnerURL)
+	amCmd.Flag("default-url", "Webhook URL of the default receiver.").Default("http://alert-receiver.example.invalid/kpi/default").StringVar(&amOpts.DefaultURL)
+	amCmd.Flag("group-wait", "The route's group_wait.").Default("30s").SetValue(durationFlag{&amOpts.GroupWait})
+	amCmd.Flag("group-interval", "The route's group_interval.").Default("5m").SetValue(durationFlag{&amOpts.GroupInterval})
+	amCmd.Flag("repeat-interval", "The route's repeat_interval.").Default("4h").SetValue(durationFlag{&amOpts.RepeatInterval})
 	dashCmd := generateCmd.Command("dashboards", "Write the Grafana dashboards of the catalogue as JSON files.")
 	dashOut := dashCmd.Flag("out", "Directory to write the dashboards into.").Required().String()
-	rulesJob := rulesCmd.Flag("job-selector", "Label matchers selecting the exporter's targets, for KpiExporterDown.").Default(`job=~".*kpi.*"`).String()
+	rulesJob := rulesCmd.Flag("job-selector", "Label matchers selecting the exporter's targets for KpiExporterDown, e.g. job=\"kpi\"; empty: any down target that exported kpi_exporter_build_info in the last day.").Default("").String()
+	var rulesOpts promrules.Options
+	rulesCmd.Flag("alert.trend-for", "How long a KPI must worsen before KpiWorseningTrend fires.").Default("1d").SetValue(durationFlag{&rulesOpts.TrendFor})
+	rulesCmd.Flag("alert.stale-for", "How long a KPI's value must be stale before KpiValueStale fires.").Default("15m").SetValue(durationFlag{&rulesOpts.StaleFor})
+	rulesCmd.Flag("alert.collector-for", "How long a source must fail before KpiCollectorFailing fires.").Default("30m").SetValue(durationFlag{&rulesOpts.CollectorFor})
+	rulesCmd.Flag("alert.absent-for", "How long a KPI must be missing before KpiAbsent fires.").Default("15m").SetValue(durationFlag{&rulesOpts.AbsentFor})
+	rulesCmd.Flag("alert.down-for", "How long the exporter must be down before KpiExporterDown fires.").Default("5m").SetValue(durationFlag{&rulesOpts.DownFor})
+	rulesCmd.Flag("alert.reload-for", "How long a failed catalogue load must last before KpiConfigReloadFailed fires.").Default("10m").SetValue(durationFlag{&rulesOpts.ReloadFor})
 	rulesFormat := rulesCmd.Flag("format", "rulefile (for rule_files) or prometheusrule (a Prometheus Operator PrometheusRule).").Default("rulefile").Enum("rulefile", "prometheusrule")
 	reportCmd := a.Command("report", "Print the scorecard of a week, month or quarter from the stored history (the Weekly Review and Monthly Business Review).")
 	reportPeriod := reportCmd.Flag("period", "Length of the period: week (ISO, Monday to Sunday), month or quarter (three months from the plan start).").Default("week").Enum("week", "month", "quarter")
@@ -130,10 +147,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return check(*config, *webFlags.WebConfigFile, stdout, stderr)
 	case onceCmd.FullCommand():
 		return once(*config, *stateDir, *failOn, *onceTimeout, logger, stdout, stderr)
+	case amCmd.FullCommand():
+		return generateAlertmanager(*config, amOpts, *amOut, stdout, stderr)
 	case dashCmd.FullCommand():
 		return generateDashboards(*config, *dashOut, stdout, stderr)
 	case rulesCmd.FullCommand():
-		return generateRules(*config, *rulesOut, *rulesJob, *rulesFormat, *rulesLabels, stdout, stderr)
+		rulesOpts.JobSelector = *rulesJob
+		return generateRules(rulesOpts, *rulesOut, *rulesFormat, *rulesLabels, stdout, stderr)
 	case reportCmd.FullCommand():
 		return printReport(*config, *stateDir, report.Period(*reportPeriod), *reportAt, *reportFormat, time.Now(), stdout, stderr)
 	case serveCmd.FullCommand():
@@ -441,23 +461,22 @@ func progressBar(w io.Writer) func(source string, done, total int, detail string
 	}
 }
 
-func generateRules(config, out, job, format string, labels map[string]string, stdout, stderr io.Writer) int {
+func generateAlertmanager(config string, opts alertmanager.Options, out string, stdout, stderr io.Writer) int {
 	l, err := app.Load(config, "", zap.NewNop())
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
-	rules := promrules.Rules(l.Catalogue, promrules.Options{JobSelector: job})
-	var b []byte
-	if format == "prometheusrule" {
-		b, err = promrules.PrometheusRule(rules, "kpi-exporter", labels)
-	} else {
-		b, err = promrules.Marshal(rules)
-	}
+	b, err := alertmanager.Marshal(alertmanager.Generate(opts, l.Catalogue))
 	if err != nil {
-		fmt.Fprintln(stderr, "kpi_exporter: rules:", err)
+		fmt.Fprintln(stderr, "kpi_exporter: alertmanager:", err)
 		return 1
 	}
+	return writeOut(out, b, stdout, stderr)
+}
+
+// writeOut writes a generated file, or to standard output for "-".
+func writeOut(out string, b []byte, stdout, stderr io.Writer) int {
 	if out == "-" {
 		if _, err := stdout.Write(b); err != nil {
 			fmt.Fprintln(stderr, "kpi_exporter:", err)
@@ -470,6 +489,37 @@ func generateRules(config, out, job, format string, labels map[string]string, st
 		return 1
 	}
 	return 0
+}
+
+// durationFlag is a kingpin flag value in Prometheus's duration syntax
+// (30s, 15m, 1d).
+type durationFlag struct{ d *time.Duration }
+
+func (f durationFlag) Set(s string) error {
+	d, err := model.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	*f.d = time.Duration(d)
+	return nil
+}
+
+func (f durationFlag) String() string { return model.Duration(*f.d).String() }
+
+func generateRules(opts promrules.Options, out, format string, labels map[string]string, stdout, stderr io.Writer) int {
+	rules := promrules.Rules(opts)
+	var b []byte
+	var err error
+	if format == "prometheusrule" {
+		b, err = promrules.PrometheusRule(rules, "kpi-exporter", labels)
+	} else {
+		b, err = promrules.Marshal(rules)
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "kpi_exporter: rules:", err)
+		return 1
+	}
+	return writeOut(out, b, stdout, stderr)
 }
 
 // printReport prints the report of a period from the history in the state

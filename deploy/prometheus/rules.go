@@ -1,5 +1,6 @@
 // Package prometheus generates the Prometheus recording and alerting rules
-// of a KPI catalogue, following the monitoring-mixin conventions:
+// of kpi_exporter — one file for any catalogue — following the
+// monitoring-mixin conventions:
 // CamelCase alert names, severity critical/warning/info, summary and
 // templated description annotations, owner and domain labels for routing,
 // and a runbook_url per alert.
@@ -7,32 +8,28 @@ package prometheus
 
 import (
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 
 	"github.com/goccy/go-yaml"
 	"github.com/prometheus/common/model"
-
-	"github.com/bakhmach-hub/kpi_exporter/kpi"
 )
 
 // Options tune the rules. The zero value gives the defaults.
 type Options struct {
-	// JobSelector selects the exporter's targets for KpiExporterDown
-	// (default job=~".*kpi.*").
+	// JobSelector, when set, selects the exporter's scrape targets for
+	// KpiExporterDown (`up{<selector>} == 0`). Empty: any target that
+	// exported kpi_exporter_build_info in the last day and is down, which
+	// needs no knowledge of the job's name.
 	JobSelector string
 	// RunbookBase is the README the runbook anchors are in.
 	RunbookBase string
-	// YellowFor, TrendFor, StaleFor, CollectorFor and AbsentFor are the
-	// other alerts' durations.
-	YellowFor, TrendFor, StaleFor, CollectorFor, AbsentFor, DownFor, ReloadFor time.Duration
+	// The delays of the alerts that are not per KPI (the red and yellow
+	// zone delays are the catalogue's, exported by the exporter).
+	TrendFor, StaleFor, CollectorFor, AbsentFor, DownFor, ReloadFor time.Duration
 }
 
 func (o *Options) defaults() {
-	if o.JobSelector == "" {
-		o.JobSelector = `job=~".*kpi.*"`
-	}
 	if o.RunbookBase == "" {
 		o.RunbookBase = "https://github.com/bakhmach-hub/kpi_exporter/blob/main/README.md"
 	}
@@ -41,7 +38,6 @@ func (o *Options) defaults() {
 			*d = v
 		}
 	}
-	set(&o.YellowFor, 4*time.Hour)
 	set(&o.TrendFor, 24*time.Hour)
 	set(&o.StaleFor, 15*time.Minute)
 	set(&o.CollectorFor, 30*time.Minute)
@@ -73,110 +69,92 @@ type Rule struct {
 
 func dur(d time.Duration) string { return model.Duration(d).String() }
 
-// info joins a KPI series with its definition for the owner and name labels.
-const info = ` * on(kpi, domain) group_left(owner, name) kpi_definition_info`
+// on matches a KPI's series of one exporter: several exporters (staging and
+// production, replicas) scraped by one Prometheus each keep their own.
+const on = `on(job, instance, kpi, domain)`
 
-// Rules builds the rule file of a catalogue.
-func Rules(c *kpi.Catalogue, o Options) RuleFile {
+// info joins a KPI series with its definition for the owner and name labels.
+const info = ` * ` + on + ` group_left(owner, name) kpi_definition_info`
+
+// zoneAlert is a KPI in zone z for at least its own delay for that zone,
+// with the severity the exporter gives it. The zone's age comes from the
+// exporter (kpi_zone_since_timestamp_seconds), so the rule needs no `for`
+// and fires on time even after Prometheus restarts.
+func zoneAlert(z string) string {
+	return `((kpi_zone{kpi_zone="` + z + `"} == 1)` +
+		` and ` + on + ` ((time() - kpi_zone_since_timestamp_seconds) >= ` + on + ` kpi_alert_delay_seconds{kpi_zone="` + z + `"}))` +
+		info +
+		` * ` + on + ` group_left(severity) (0 * kpi_alert_delay_seconds{kpi_zone="` + z + `"} + 1)`
+}
+
+// Rules builds the rule file. It is the same for every catalogue: what is
+// per KPI (delays, severity, opting out) the exporter exports, and the rules
+// compare; every rule keeps job and instance.
+func Rules(o Options) RuleFile {
 	o.defaults()
 	runbook := func(alert string) string { return o.RunbookBase + "#" + strings.ToLower(alert) }
 
 	recording := Group{Name: "kpi_exporter.rules", Rules: []Rule{
-		{Record: "kpi:zone:code", Expr: `max by (kpi, domain) (` +
+		{Record: "kpi:zone:code", Expr: `max by (job, instance, kpi, domain) (` +
 			`(kpi_zone{kpi_zone="red"} == 1) * 2 or (kpi_zone{kpi_zone="yellow"} == 1) * 1 or ` +
 			`(kpi_zone{kpi_zone="green"} == 1) * 0 or (kpi_zone{kpi_zone="unknown"} == 1) * -1)`},
 		{Record: "kpi:kpi_zone:avg_over_time_7d", Expr: `avg_over_time(kpi_zone[7d])`},
 		{Record: "kpi:kpi_zone:avg_over_time_30d", Expr: `avg_over_time(kpi_zone[30d])`},
 	}}
-
-	// KpiRedZone: one rule per (for, critical), each selecting its KPIs.
-	type key struct {
-		forDur   time.Duration
-		critical bool
+	down := `(up == 0) and on(job, instance) max_over_time(kpi_exporter_build_info[1d])`
+	if o.JobSelector != "" {
+		down = fmt.Sprintf(`up{%s} == 0`, o.JobSelector)
 	}
-	groups := map[key][]string{}
-	for _, k := range c.KPIs {
-		kk := key{k.AlertFor, k.Critical}
-		groups[kk] = append(groups[kk], k.ID)
-	}
-	keys := make([]key, 0, len(groups))
-	for k := range groups {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool {
-		if keys[i].critical != keys[j].critical {
-			return keys[i].critical
-		}
-		return keys[i].forDur < keys[j].forDur
-	})
-	var alerts []Rule
-	for _, k := range keys {
-		ids := groups[k]
-		sort.Strings(ids)
-		sev := "warning"
-		if k.critical {
-			sev = "critical"
-		}
-		alerts = append(alerts, Rule{
-			Alert: "KpiRedZone",
-			Expr:  fmt.Sprintf(`(kpi_zone{kpi_zone="red", kpi=~"%s"} == 1)`, strings.Join(ids, "|")) + info,
-			For:   dur(k.forDur), Labels: map[string]string{"severity": sev},
+	alerts := []Rule{
+		{Alert: "KpiRedZone", Expr: zoneAlert("red"),
 			Annotations: map[string]string{
 				"summary":     "A KPI is in the red zone.",
-				"description": `KPI {{ $labels.name }} ({{ $labels.kpi }}, domain {{ $labels.domain }}, owner {{ $labels.owner }}) has been below its red threshold for ` + dur(k.forDur) + `.`,
+				"description": `KPI {{ $labels.name }} ({{ $labels.kpi }}, domain {{ $labels.domain }}, owner {{ $labels.owner }}) on {{ $labels.instance }} has been below its red threshold for longer than its alert delay.`,
 				"runbook_url": runbook("KpiRedZone"),
-			},
-		})
-	}
-	alerts = append(alerts,
-		Rule{Alert: "KpiYellowZone", Expr: `(kpi_zone{kpi_zone="yellow"} == 1)` + info, For: dur(o.YellowFor),
-			Labels: map[string]string{"severity": "warning"},
+			}},
+		{Alert: "KpiYellowZone", Expr: zoneAlert("yellow"),
 			Annotations: map[string]string{"summary": "A KPI is at risk (yellow zone).",
-				"description": `KPI {{ $labels.name }} ({{ $labels.kpi }}, owner {{ $labels.owner }}) has been in the yellow zone for ` + dur(o.YellowFor) + `.`,
+				"description": `KPI {{ $labels.name }} ({{ $labels.kpi }}, owner {{ $labels.owner }}) on {{ $labels.instance }} has been in the yellow zone for longer than its alert delay.`,
 				"runbook_url": runbook("KpiYellowZone")}},
-		Rule{Alert: "KpiWorseningTrend", Expr: `(kpi_trend == -1)` + info, For: dur(o.TrendFor),
+		{Alert: "KpiWorseningTrend",
+			Expr: `((kpi_trend == -1) and ` + on + ` kpi_alert_delay_seconds{kpi_zone="red"})` + info, For: dur(o.TrendFor),
 			Labels: map[string]string{"severity": "info"},
 			Annotations: map[string]string{"summary": "A KPI is trending the wrong way.",
-				"description": `KPI {{ $labels.name }} ({{ $labels.kpi }}, owner {{ $labels.owner }}) has been worsening for ` + dur(o.TrendFor) + `.`,
+				"description": `KPI {{ $labels.name }} ({{ $labels.kpi }}, owner {{ $labels.owner }}) on {{ $labels.instance }} has been worsening for ` + dur(o.TrendFor) + `.`,
 				"runbook_url": runbook("KpiWorseningTrend")}},
-		Rule{Alert: "KpiValueStale",
-			Expr: `((kpi_zone{kpi_zone="unknown"} == 1) and on(kpi, domain) kpi_value_timestamp_seconds unless on(kpi, domain) kpi_value)` + info,
+		{Alert: "KpiValueStale",
+			Expr: `((kpi_zone{kpi_zone="unknown"} == 1) and ` + on + ` kpi_value_timestamp_seconds unless ` + on + ` kpi_value)` + info,
 			For:  dur(o.StaleFor), Labels: map[string]string{"severity": "warning"},
 			Annotations: map[string]string{"summary": "A KPI's value is too old to score.",
-				"description": `KPI {{ $labels.name }} ({{ $labels.kpi }}, owner {{ $labels.owner }}) has had no fresh value for ` + dur(o.StaleFor) + `; its source may be failing.`,
+				"description": `KPI {{ $labels.name }} ({{ $labels.kpi }}, owner {{ $labels.owner }}) on {{ $labels.instance }} has had no fresh value for ` + dur(o.StaleFor) + `; its source may be failing.`,
 				"runbook_url": runbook("KpiValueStale")}},
-		Rule{Alert: "KpiCollectorFailing", Expr: `kpi_collector_success == 0`, For: dur(o.CollectorFor),
+		{Alert: "KpiCollectorFailing", Expr: `kpi_collector_success == 0`, For: dur(o.CollectorFor),
 			Labels: map[string]string{"severity": "warning"},
 			Annotations: map[string]string{"summary": "A kpi_exporter source is failing.",
 				"description": `Source {{ $labels.collector }} on {{ $labels.instance }} has failed every run for ` + dur(o.CollectorFor) + `; its KPIs keep their last values until they go stale.`,
 				"runbook_url": runbook("KpiCollectorFailing")}},
-		Rule{Alert: "KpiExporterDown", Expr: fmt.Sprintf(`up{%s} == 0`, o.JobSelector), For: dur(o.DownFor),
+		{Alert: "KpiExporterDown", Expr: down, For: dur(o.DownFor),
 			Labels: map[string]string{"severity": "critical"},
 			Annotations: map[string]string{"summary": "kpi_exporter is down.",
-				"description": `kpi_exporter on {{ $labels.instance }} has not been scraped successfully for ` + dur(o.DownFor) + `.`,
+				"description": `kpi_exporter on {{ $labels.instance }} (job {{ $labels.job }}) has not been scraped successfully for ` + dur(o.DownFor) + `.`,
 				"runbook_url": runbook("KpiExporterDown")}},
-		Rule{Alert: "KpiConfigReloadFailed", Expr: `kpi_config_last_reload_successful == 0`, For: dur(o.ReloadFor),
+		{Alert: "KpiConfigReloadFailed", Expr: `kpi_config_last_reload_successful == 0`, For: dur(o.ReloadFor),
 			Labels: map[string]string{"severity": "warning"},
 			Annotations: map[string]string{"summary": "The KPI catalogue failed to load.",
 				"description": `kpi_exporter on {{ $labels.instance }} could not load its catalogue; the previous one is still in use. See its logs or run kpi_exporter check.`,
 				"runbook_url": runbook("KpiConfigReloadFailed")}},
-	)
-	if len(c.KPIs) > 0 {
-		var absent []string
-		for _, k := range c.KPIs {
-			absent = append(absent, fmt.Sprintf(`absent(kpi_zone{kpi=%q})`, k.ID))
-		}
-		alerts = append(alerts, Rule{Alert: "KpiAbsent", Expr: strings.Join(absent, " or "), For: dur(o.AbsentFor),
-			Labels: map[string]string{"severity": "warning"},
-			Annotations: map[string]string{"summary": "A KPI of the catalogue is not exported.",
-				"description": `KPI {{ $labels.kpi }} is in the catalogue but has no kpi_zone series: is the exporter running the catalogue the rules were generated from?`,
-				"runbook_url": runbook("KpiAbsent")}})
+		{Alert: "KpiAbsent",
+			Expr: `(max_over_time(kpi_definition_info[1h]) unless ` + on + ` kpi_definition_info) and on(job, instance) (up == 1)`,
+			For:  dur(o.AbsentFor), Labels: map[string]string{"severity": "warning"},
+			Annotations: map[string]string{"summary": "A KPI is no longer exported.",
+				"description": `KPI {{ $labels.name }} ({{ $labels.kpi }}, owner {{ $labels.owner }}) was exported by {{ $labels.instance }} in the last hour and no longer is, while the exporter is up: was it removed from the catalogue, or is the exporter running the wrong one?`,
+				"runbook_url": runbook("KpiAbsent")}},
 	}
 	return RuleFile{Groups: []Group{recording, {Name: "kpi_exporter.alerts", Rules: alerts}}}
 }
 
 // Header heads a generated rule file.
-const Header = "# Generated by `kpi_exporter generate rules` from the KPI catalogue; do not edit.\n# Regenerate after changing the catalogue.\n"
+const Header = "# Generated by `kpi_exporter generate rules`; do not edit: set the delays with its flags (or the Helm\n# values), and per KPI in the catalogue. The same rules serve any catalogue and any number of exporters.\n"
 
 // Marshal renders a rule file as YAML with the header.
 func Marshal(f RuleFile) ([]byte, error) {

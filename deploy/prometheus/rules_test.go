@@ -6,11 +6,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
-
-	"github.com/bakhmach-hub/kpi_exporter/examples"
-	"github.com/bakhmach-hub/kpi_exporter/kpi"
 )
 
 var update = flag.Bool("update", false, "rewrite the checked-in rules")
@@ -33,14 +31,9 @@ func promtool(t *testing.T) string {
 }
 
 // TestCheckedInRulesAreCurrent is the golden check: deploy/prometheus/
-// rules.yaml equals what the generator makes of the default catalogue now,
-// and promtool accepts it.
+// rules.yaml equals what the generator makes now, and promtool accepts it.
 func TestCheckedInRulesAreCurrent(t *testing.T) {
-	c, err := kpi.Parse(examples.CatalogueName, examples.Catalogue, kpi.ParseOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := Marshal(Rules(c, Options{}))
+	got, err := Marshal(Rules(Options{}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,31 +53,14 @@ func TestCheckedInRulesAreCurrent(t *testing.T) {
 	}
 }
 
-const testCatalogue = `
-calendar: {plan_start: 2026-01-01}
-sources: [{name: s1, type: file}]
-kpis:
-  - {id: red_kpi, name: Red KPI, domain: d, dashboard: technical, owner: alice, unit: ratio, direction: higher,
-     source: {name: s1, measurement: m}, targets: [{period: Q1, value: 1}], critical: true, alert_for: 30m}
-  - {id: yellow_kpi, name: Yellow KPI, domain: d, dashboard: technical, owner: bob, unit: ratio, direction: higher,
-     source: {name: s1, measurement: m}, targets: [{period: Q1, value: 1}]}
-  - {id: stale_kpi, name: Stale KPI, domain: e, dashboard: product, owner: carol, unit: count, direction: higher,
-     source: {name: s1, measurement: m}, targets: [{period: Q1, value: 1}]}
-  - {id: green_kpi, name: Green KPI, domain: e, dashboard: product, owner: carol, unit: count, direction: higher,
-     source: {name: s1, measurement: m}, targets: [{period: Q1, value: 1}]}
-  - {id: absent_kpi, name: Absent KPI, domain: e, dashboard: product, owner: dave, unit: count, direction: higher,
-     source: {name: s1, measurement: m}, targets: [{period: Q1, value: 1}]}
-`
-
-// TestRuleUnitTests drives series into red, yellow, stale and absent states
-// (and a failing source, a failed reload, a down target) and asserts with
-// `promtool test rules` which alerts fire, with which labels.
+// TestRuleUnitTests drives the series of three exporters into red, yellow,
+// stale, absent and down states and asserts with `promtool test rules`
+// which alerts fire, with which labels. x and y export the same KPI id
+// (staging and production): each alerts once, on its own delay. Nothing in
+// the rules names a KPI; promtool's clock starts at 0, so a zone entered at
+// 0 is as old as the evaluation time.
 func TestRuleUnitTests(t *testing.T) {
-	c, err := kpi.Parse("test.yml", []byte(testCatalogue), kpi.ParseOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rules, err := Marshal(Rules(c, Options{JobSelector: `job="kpi"`, RunbookBase: "https://example.com/README.md"}))
+	rules, err := Marshal(Rules(Options{RunbookBase: "https://example.com/README.md"}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,32 +68,46 @@ func TestRuleUnitTests(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "rules.yaml"), rules, 0o644)
 
 	var in strings.Builder
-	zones := func(id, domain, zone string) {
+	series := func(s, values string) {
+		in.WriteString("      - series: '" + s + "'\n        values: '" + values + "'\n")
+	}
+	kpiSeries := func(inst, job, id, domain, zone, owner, name string, since int, red, yellow, sev string) {
+		l := `kpi="` + id + `",domain="` + domain + `",instance="` + inst + `",job="` + job + `"`
 		for _, z := range []string{"green", "yellow", "red", "unknown"} {
 			v := "0x400"
 			if z == zone {
 				v = "1x400"
 			}
-			in.WriteString("      - series: 'kpi_zone{kpi=\"" + id + "\",domain=\"" + domain + "\",kpi_zone=\"" + z + "\",instance=\"x:10050\",job=\"kpi\"}'\n        values: '" + v + "'\n")
+			series(`kpi_zone{`+l+`,kpi_zone="`+z+`"}`, v)
+		}
+		series(`kpi_definition_info{`+l+`,owner="`+owner+`",name="`+name+`",unit="ratio",direction="higher",dashboard="technical",source="s1"}`, "1x400")
+		if since >= 0 {
+			series(`kpi_zone_since_timestamp_seconds{`+l+`}`, strconv.Itoa(since)+"x400")
+		}
+		if red != "" {
+			series(`kpi_alert_delay_seconds{`+l+`,kpi_zone="red",severity="`+sev+`"}`, red+"x400")
+			series(`kpi_alert_delay_seconds{`+l+`,kpi_zone="yellow",severity="warning"}`, yellow+"x400")
 		}
 	}
-	infoSeries := func(id, domain, owner, name string) {
-		in.WriteString("      - series: 'kpi_definition_info{kpi=\"" + id + "\",domain=\"" + domain + "\",owner=\"" + owner + "\",name=\"" + name + "\",unit=\"ratio\",direction=\"higher\",dashboard=\"technical\",source=\"s1\",instance=\"x:10050\",job=\"kpi\"}'\n        values: '1x400'\n")
-	}
-	zones("red_kpi", "d", "red")
-	infoSeries("red_kpi", "d", "alice", "Red KPI")
-	zones("yellow_kpi", "d", "yellow")
-	infoSeries("yellow_kpi", "d", "bob", "Yellow KPI")
-	zones("stale_kpi", "e", "unknown")
-	infoSeries("stale_kpi", "e", "carol", "Stale KPI")
-	in.WriteString("      - series: 'kpi_value_timestamp_seconds{kpi=\"stale_kpi\",domain=\"e\",instance=\"x:10050\",job=\"kpi\"}'\n        values: '1700000000x400'\n")
-	zones("green_kpi", "e", "green")
-	infoSeries("green_kpi", "e", "carol", "Green KPI")
-	in.WriteString("      - series: 'kpi_value{kpi=\"green_kpi\",domain=\"e\",instance=\"x:10050\",job=\"kpi\"}'\n        values: '5x400'\n")
-	in.WriteString("      - series: 'kpi_trend{kpi=\"green_kpi\",domain=\"e\",instance=\"x:10050\",job=\"kpi\"}'\n        values: '0x400'\n")
-	in.WriteString("      - series: 'kpi_collector_success{collector=\"s1\",instance=\"x:10050\",job=\"kpi\"}'\n        values: '0x400'\n")
-	in.WriteString("      - series: 'kpi_config_last_reload_successful{instance=\"x:10050\",job=\"kpi\"}'\n        values: '0x400'\n")
-	in.WriteString("      - series: 'up{instance=\"x:10050\",job=\"kpi\"}'\n        values: '0x400'\n")
+	kpiSeries("x:10050", "kpi", "red_kpi", "d", "red", "alice", "Red KPI", 0, "1800", "14400", "critical")
+	kpiSeries("y:10050", "kpi-staging", "red_kpi", "d", "red", "alice", "Red KPI", 10800, "1800", "14400", "critical")
+	kpiSeries("x:10050", "kpi", "yellow_kpi", "d", "yellow", "bob", "Yellow KPI", 0, "3600", "14400", "warning")
+	kpiSeries("x:10050", "kpi", "quiet_kpi", "d", "red", "bob", "Quiet KPI", 0, "", "", "") // alerts: false
+	kpiSeries("x:10050", "kpi", "stale_kpi", "e", "unknown", "carol", "Stale KPI", -1, "3600", "14400", "warning")
+	series(`kpi_value_timestamp_seconds{kpi="stale_kpi",domain="e",instance="x:10050",job="kpi"}`, "1700000000x400")
+	kpiSeries("x:10050", "kpi", "green_kpi", "e", "green", "carol", "Green KPI", 0, "3600", "14400", "warning")
+	series(`kpi_value{kpi="green_kpi",domain="e",instance="x:10050",job="kpi"}`, "5x400")
+	series(`kpi_trend{kpi="green_kpi",domain="e",instance="x:10050",job="kpi"}`, "0x400")
+	// y stops exporting absent_kpi after two hours while it stays up.
+	series(`kpi_definition_info{kpi="absent_kpi",domain="e",instance="y:10050",job="kpi-staging",owner="dave",name="Absent KPI",unit="count",direction="higher",dashboard="product",source="s1"}`, "1x120 _x280")
+	series(`kpi_collector_success{collector="s1",instance="x:10050",job="kpi"}`, "0x400")
+	series(`kpi_config_last_reload_successful{instance="x:10050",job="kpi"}`, "0x400")
+	series(`up{instance="x:10050",job="kpi"}`, "1x400")
+	series(`up{instance="y:10050",job="kpi-staging"}`, "1x400")
+	// z ran for ten minutes and went down; w is some other job, down.
+	series(`kpi_exporter_build_info{instance="z:10050",job="kpi-eu",version="1",revision="a",goversion="go1.26"}`, "1x10 _x390")
+	series(`up{instance="z:10050",job="kpi-eu"}`, "1x10 0x390")
+	series(`up{instance="w:9100",job="node"}`, "0x400")
 
 	tests := `rule_files: [rules.yaml]
 evaluation_interval: 1m
@@ -129,21 +119,37 @@ tests:
       - eval_time: 20m
         alertname: KpiRedZone
         exp_alerts: []
+      - eval_time: 200m
+        alertname: KpiRedZone
+        exp_alerts:
+          - exp_labels: {severity: critical, kpi: red_kpi, domain: d, kpi_zone: red, owner: alice, name: Red KPI, instance: "x:10050", job: kpi}
+            exp_annotations:
+              summary: A KPI is in the red zone.
+              description: KPI Red KPI (red_kpi, domain d, owner alice) on x:10050 has been below its red threshold for longer than its alert delay.
+              runbook_url: https://example.com/README.md#kpiredzone
       - eval_time: 5h
         alertname: KpiRedZone
         exp_alerts:
           - exp_labels: {severity: critical, kpi: red_kpi, domain: d, kpi_zone: red, owner: alice, name: Red KPI, instance: "x:10050", job: kpi}
             exp_annotations:
               summary: A KPI is in the red zone.
-              description: KPI Red KPI (red_kpi, domain d, owner alice) has been below its red threshold for 30m.
+              description: KPI Red KPI (red_kpi, domain d, owner alice) on x:10050 has been below its red threshold for longer than its alert delay.
               runbook_url: https://example.com/README.md#kpiredzone
+          - exp_labels: {severity: critical, kpi: red_kpi, domain: d, kpi_zone: red, owner: alice, name: Red KPI, instance: "y:10050", job: kpi-staging}
+            exp_annotations:
+              summary: A KPI is in the red zone.
+              description: KPI Red KPI (red_kpi, domain d, owner alice) on y:10050 has been below its red threshold for longer than its alert delay.
+              runbook_url: https://example.com/README.md#kpiredzone
+      - eval_time: 3h
+        alertname: KpiYellowZone
+        exp_alerts: []
       - eval_time: 5h
         alertname: KpiYellowZone
         exp_alerts:
           - exp_labels: {severity: warning, kpi: yellow_kpi, domain: d, kpi_zone: yellow, owner: bob, name: Yellow KPI, instance: "x:10050", job: kpi}
             exp_annotations:
               summary: A KPI is at risk (yellow zone).
-              description: KPI Yellow KPI (yellow_kpi, owner bob) has been in the yellow zone for 4h.
+              description: KPI Yellow KPI (yellow_kpi, owner bob) on x:10050 has been in the yellow zone for longer than its alert delay.
               runbook_url: https://example.com/README.md#kpiyellowzone
       - eval_time: 5h
         alertname: KpiValueStale
@@ -151,16 +157,19 @@ tests:
           - exp_labels: {severity: warning, kpi: stale_kpi, domain: e, kpi_zone: unknown, owner: carol, name: Stale KPI, instance: "x:10050", job: kpi}
             exp_annotations:
               summary: A KPI's value is too old to score.
-              description: KPI Stale KPI (stale_kpi, owner carol) has had no fresh value for 15m; its source may be failing.
+              description: KPI Stale KPI (stale_kpi, owner carol) on x:10050 has had no fresh value for 15m; its source may be failing.
               runbook_url: https://example.com/README.md#kpivaluestale
-      - eval_time: 5h
+      - eval_time: 150m
         alertname: KpiAbsent
         exp_alerts:
-          - exp_labels: {severity: warning, kpi: absent_kpi}
+          - exp_labels: {severity: warning, kpi: absent_kpi, domain: e, owner: dave, name: Absent KPI, unit: count, direction: higher, dashboard: product, source: s1, instance: "y:10050", job: kpi-staging}
             exp_annotations:
-              summary: A KPI of the catalogue is not exported.
-              description: "KPI absent_kpi is in the catalogue but has no kpi_zone series: is the exporter running the catalogue the rules were generated from?"
+              summary: A KPI is no longer exported.
+              description: "KPI Absent KPI (absent_kpi, owner dave) was exported by y:10050 in the last hour and no longer is, while the exporter is up: was it removed from the catalogue, or is the exporter running the wrong one?"
               runbook_url: https://example.com/README.md#kpiabsent
+      - eval_time: 5h
+        alertname: KpiAbsent
+        exp_alerts: []
       - eval_time: 5h
         alertname: KpiWorseningTrend
         exp_alerts: []
@@ -183,19 +192,21 @@ tests:
       - eval_time: 5h
         alertname: KpiExporterDown
         exp_alerts:
-          - exp_labels: {severity: critical, instance: "x:10050", job: kpi}
+          - exp_labels: {severity: critical, instance: "z:10050", job: kpi-eu}
             exp_annotations:
               summary: kpi_exporter is down.
-              description: kpi_exporter on x:10050 has not been scraped successfully for 5m.
+              description: kpi_exporter on z:10050 (job kpi-eu) has not been scraped successfully for 5m.
               runbook_url: https://example.com/README.md#kpiexporterdown
     promql_expr_test:
       - expr: kpi:zone:code
         eval_time: 10m
         exp_samples:
-          - {labels: 'kpi:zone:code{kpi="red_kpi",domain="d"}', value: 2}
-          - {labels: 'kpi:zone:code{kpi="yellow_kpi",domain="d"}', value: 1}
-          - {labels: 'kpi:zone:code{kpi="stale_kpi",domain="e"}', value: -1}
-          - {labels: 'kpi:zone:code{kpi="green_kpi",domain="e"}', value: 0}
+          - {labels: 'kpi:zone:code{kpi="red_kpi",domain="d",instance="x:10050",job="kpi"}', value: 2}
+          - {labels: 'kpi:zone:code{kpi="red_kpi",domain="d",instance="y:10050",job="kpi-staging"}', value: 2}
+          - {labels: 'kpi:zone:code{kpi="yellow_kpi",domain="d",instance="x:10050",job="kpi"}', value: 1}
+          - {labels: 'kpi:zone:code{kpi="quiet_kpi",domain="d",instance="x:10050",job="kpi"}', value: 2}
+          - {labels: 'kpi:zone:code{kpi="stale_kpi",domain="e",instance="x:10050",job="kpi"}', value: -1}
+          - {labels: 'kpi:zone:code{kpi="green_kpi",domain="e",instance="x:10050",job="kpi"}', value: 0}
 `
 	os.WriteFile(filepath.Join(dir, "tests.yaml"), []byte(tests), 0o644)
 	cmd := exec.Command(promtool(t), "test", "rules", "tests.yaml")

@@ -1,0 +1,326 @@
+package tools
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"helm.sh/helm/v3/pkg/chart/loader"
+	"helm.sh/helm/v3/pkg/chartutil"
+	"helm.sh/helm/v3/pkg/engine"
+	"sigs.k8s.io/yaml"
+
+	"github.com/bakhmach-hub/kpi_exporter/deploy/alertmanager"
+	"github.com/bakhmach-hub/kpi_exporter/internal/testproc"
+	"github.com/bakhmach-hub/kpi_exporter/kpi"
+)
+
+// Two catalogues, neither the default, for two exporters scraped by one
+// Prometheus. "shared" is in both, with the same owner.
+const catalogueA = `
+calendar: {plan_start: 2026-01-01, launch: 2026-01-01}
+alerts: {red_for: 2s, yellow_for: 2s}
+sources:
+  - {name: manual, type: file, interval: 1s, settings: {path: values.yaml}}
+kpis:
+  - {id: latency, name: Checkout Latency, domain: platform_health, dashboard: technical, owner: platform, unit: seconds,
+     direction: lower, source: {name: manual, measurement: latency}, targets: [{period: Q1, value: 0.3}], critical: true}
+  - {id: signups, name: Signups, domain: growth, dashboard: executive, owner: growth, unit: count,
+     direction: higher, source: {name: manual, measurement: signups}, targets: [{period: Q1, value: 100}]}
+  - {id: shared, name: Shared KPI, domain: platform_health, dashboard: technical, owner: platform, unit: ratio,
+     direction: higher, source: {name: manual, measurement: shared}, targets: [{period: Q1, value: 0.9}]}
+`
+
+const catalogueB = `
+calendar: {plan_start: 2026-01-01, launch: 2026-01-01}
+alerts: {red_for: 2s, yellow_for: 2s}
+sources:
+  - {name: manual, type: file, interval: 1s, settings: {path: values.yaml}}
+  - {name: desk, type: file, interval: 1s, settings: {path: tickets.yaml}}
+kpis:
+  - {id: shared, name: Shared KPI, domain: platform_health, dashboard: technical, owner: platform, unit: ratio,
+     direction: higher, source: {name: manual, measurement: shared}, targets: [{period: Q1, value: 0.9}]}
+  - {id: tickets, name: Open Tickets, domain: support, dashboard: product, owner: support, unit: count,
+     direction: lower, source: {name: desk, measurement: tickets}, targets: [{period: Q1, value: 20}], max_age: 3s}
+  - {id: quiet, name: Quiet KPI, domain: support, dashboard: product, owner: support, unit: count,
+     direction: higher, source: {name: manual, measurement: quiet}, targets: [{period: Q1, value: 10}], alerts: false}
+`
+
+// webhooks records what Alertmanager delivers, by receiver path.
+type webhooks struct {
+	mu  sync.Mutex
+	got map[string][]map[string]string // path → alerts' labels plus "status"
+}
+
+func (w *webhooks) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
+	var msg struct {
+		Alerts []struct {
+			Status string            `json:"status"`
+			Labels map[string]string `json:"labels"`
+		} `json:"alerts"`
+	}
+	b, _ := io.ReadAll(r.Body)
+	json.Unmarshal(b, &msg)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, a := range msg.Alerts {
+		l := map[string]string{"status": a.Status}
+		for k, v := range a.Labels {
+			l[k] = v
+		}
+		w.got[r.URL.Path] = append(w.got[r.URL.Path], l)
+	}
+}
+
+// find returns the receivers (paths) that got an alert matching labels.
+func (w *webhooks) find(labels map[string]string) []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	seen := map[string]bool{}
+	for path, as := range w.got {
+	next:
+		for _, a := range as {
+			for k, v := range labels {
+				if a[k] != v {
+					continue next
+				}
+			}
+			seen[path] = true
+		}
+	}
+	var out []string
+	for p := range seen {
+		out = append(out, p)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// helmRules renders the chart with the user's catalogue and shortened
+// delays, as `helm template --set-file catalogue=… --set prometheusRule.for…`
+// does, and returns its PrometheusRule's spec as a Prometheus rule file.
+func helmRules(t *testing.T, catalogue string) []byte {
+	t.Helper()
+	ch, err := loader.Load("../deploy/helm/kpi-exporter")
+	if err != nil {
+		t.Fatal(err)
+	}
+	vals := map[string]any{"catalogue": catalogue, "prometheusRule": map[string]any{"enabled": true, "for": map[string]any{
+		"KpiValueStale": "1s", "KpiCollectorFailing": "1s", "KpiExporterDown": "1s", "KpiConfigReloadFailed": "1s", "KpiAbsent": "1s"}}}
+	rv, err := chartutil.ToRenderValues(ch, vals, chartutil.ReleaseOptions{Name: "kpi", Namespace: "monitoring", IsInstall: true}, chartutil.DefaultCapabilities)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := engine.Render(ch, rv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Spec map[string]any `json:"spec"`
+	}
+	for name, s := range out {
+		if strings.HasSuffix(name, "prometheusrule.yaml") {
+			if err := yaml.Unmarshal([]byte(s), &doc); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if doc.Spec == nil {
+		t.Fatal("the chart rendered no PrometheusRule")
+	}
+	b, err := yaml.Marshal(doc.Spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestAlertsReachOwnersWithTwoExporters runs two exporters on different
+// catalogues (neither the default), one Prometheus with the Helm chart's
+// rules (rendered with the first exporter's catalogue; only the delays
+// shortened through the chart's values and the catalogues' alerts
+// settings) and Debian's Alertmanager with the generated configuration,
+// all on loopback. Each alert must fire once per KPI and instance, resolve
+// when the value recovers, and reach its owner's webhook and no other.
+func TestAlertsReachOwnersWithTwoExporters(t *testing.T) {
+	dir := t.TempDir()
+	bin := buildExporter(t, dir)
+	write := func(name, s string) {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("a/kpis.yaml", catalogueA)
+	write("a/values.yaml", "latency: 0.2\nsignups: 120\nshared: 0.95\n")
+	write("b/kpis.yaml", catalogueB)
+	write("b/values.yaml", "shared: 0.95\nquiet: 15\n")
+	write("b/tickets.yaml", "tickets: 10\n")
+	write("rules.yaml", string(helmRules(t, catalogueA)))
+
+	hooks := &webhooks{got: map[string][]map[string]string{}}
+	hookSrv := httptest.NewServer(hooks)
+	defer hookSrv.Close()
+	var cats []*kpi.Catalogue
+	for _, c := range []string{catalogueA, catalogueB} {
+		parsed, err := kpi.Parse("kpis.yaml", []byte(c), kpi.ParseOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cats = append(cats, parsed)
+	}
+	amConfig, err := alertmanager.Marshal(alertmanager.Generate(alertmanager.Options{OwnerURL: hookSrv.URL + "/{owner}", DefaultURL: hookSrv.URL + "/default",
+		GroupWait: time.Second, GroupInterval: time.Second, RepeatInterval: time.Hour}, cats...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	write("alertmanager.yml", string(amConfig))
+
+	addrA, addrB, promAddr, amAddr := testproc.FreeAddr(t), testproc.FreeAddr(t), testproc.FreeAddr(t), testproc.FreeAddr(t)
+	procA, logsA := testproc.Start(t, filepath.Join(dir, "a"), nil, bin, "--config=kpis.yaml", "--state-dir=state", "--web.listen-address="+addrA)
+	_, logsB := testproc.Start(t, filepath.Join(dir, "b"), nil, bin, "--config=kpis.yaml", "--state-dir=state", "--web.listen-address="+addrB)
+	_, amLogs := testproc.Start(t, dir, nil, testproc.Tool(t, "ALERTMANAGER", "prometheus-alertmanager"), "--config.file=alertmanager.yml",
+		"--storage.path=am", "--web.listen-address="+amAddr, "--cluster.listen-address=", "--log.level=warn")
+	write("prometheus.yml", fmt.Sprintf(`global: {scrape_interval: 1s, evaluation_interval: 1s}
+rule_files: [rules.yaml]
+alerting:
+  alertmanagers: [{static_configs: [{targets: ["%s"]}]}]
+scrape_configs:
+  - job_name: kpi-production
+    static_configs: [{targets: ["%s"]}]
+  - job_name: kpi-staging
+    static_configs: [{targets: ["%s"]}]
+`, amAddr, addrA, addrB))
+	_, promLogs := testproc.Start(t, dir, nil, testproc.Tool(t, "PROMETHEUS", "prometheus"), "--config.file=prometheus.yml", "--storage.tsdb.path=tsdb",
+		"--web.listen-address="+promAddr, "--rules.alert.resend-delay=1s", "--log.level=warn")
+	base := "http://" + promAddr
+
+	waitFor := func(what string, limit time.Duration, ok func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(limit)
+		for !ok() {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s\nexporter a:\n%s\nexporter b:\n%s\nprometheus:\n%s\nalertmanager:\n%s\nwebhooks: %v",
+					what, logsA, logsB, promLogs, amLogs, hooks.got)
+			}
+			time.Sleep(250 * time.Millisecond)
+		}
+	}
+	query := func(q string) promResult { return promGet(t, base, "/api/v1/query?query="+url.QueryEscape(q)) }
+	firing := func(alert string) []map[string]string {
+		var out []map[string]string
+		for _, a := range promGet(t, base, "/api/v1/alerts").Data.Alerts {
+			if a.Labels["alertname"] == alert && a.State == "firing" {
+				out = append(out, a.Labels)
+			}
+		}
+		return out
+	}
+	key := func(as []map[string]string) string {
+		var ks []string
+		for _, a := range as {
+			ks = append(ks, a["job"]+"/"+a["kpi"]+a["collector"])
+		}
+		sort.Strings(ks)
+		return strings.Join(ks, " ")
+	}
+	waitFor("Prometheus to scrape both exporters", 60*time.Second, func() bool {
+		return len(query(`kpi_zone{kpi_zone="green"} == 1`).Data.Result) == 6 && len(query(`kpi_zone_since_timestamp_seconds`).Data.Result) == 6
+	})
+
+	// signups goes red on production, shared on staging only.
+	write("a/values.yaml", "latency: 0.2\nsignups: 40\nshared: 0.95\n")
+	write("b/values.yaml", "shared: 0.3\nquiet: 0\n")
+	waitFor("KpiRedZone for exactly the two red KPIs", 60*time.Second, func() bool {
+		return key(firing("KpiRedZone")) == "kpi-production/signups kpi-staging/shared"
+	})
+	waitFor("the owners' webhooks", 30*time.Second, func() bool {
+		return len(hooks.find(map[string]string{"alertname": "KpiRedZone", "kpi": "signups", "status": "firing"})) > 0 &&
+			len(hooks.find(map[string]string{"alertname": "KpiRedZone", "kpi": "shared", "status": "firing"})) > 0
+	})
+	time.Sleep(3 * time.Second) // let any wrong alert catch up
+	if got := key(firing("KpiRedZone")); got != "kpi-production/signups kpi-staging/shared" {
+		t.Errorf("KpiRedZone fires for %s", got)
+	}
+	for _, a := range firing("KpiRedZone") {
+		if a["severity"] != "warning" || a["kpi_zone"] != "red" || a["owner"] == "" {
+			t.Errorf("KpiRedZone labels %v", a)
+		}
+	}
+	if got := hooks.find(map[string]string{"alertname": "KpiRedZone", "kpi": "signups"}); strings.Join(got, " ") != "/growth" {
+		t.Errorf("signups' alert reached %v, want only /growth", got)
+	}
+	if got := hooks.find(map[string]string{"alertname": "KpiRedZone", "kpi": "shared", "job": "kpi-staging"}); strings.Join(got, " ") != "/platform" {
+		t.Errorf("shared's alert reached %v, want only /platform", got)
+	}
+	if got := hooks.find(map[string]string{"alertname": "KpiRedZone", "job": "kpi-production", "kpi": "shared"}); len(got) != 0 {
+		t.Errorf("production's green shared KPI alerted to %v", got)
+	}
+	// quiet is red on staging but opted out with alerts: false.
+	if r := query(`kpi_zone{kpi="quiet",kpi_zone="red"} == 1`); len(r.Data.Result) != 1 {
+		t.Errorf("the quiet KPI should be red: %+v", r)
+	}
+
+	// signups recovers: its alert resolves, and the owner hears so.
+	write("a/values.yaml", "latency: 0.2\nsignups: 150\nshared: 0.95\n")
+	waitFor("KpiRedZone for signups to resolve", 60*time.Second, func() bool {
+		return key(firing("KpiRedZone")) == "kpi-staging/shared" &&
+			len(hooks.find(map[string]string{"alertname": "KpiRedZone", "kpi": "signups", "status": "resolved"})) > 0
+	})
+
+	// Staging's ticket desk breaks: tickets goes stale and the source fails.
+	write("b/tickets.yaml", "tickets: [broken\n")
+	waitFor("KpiValueStale and KpiCollectorFailing on staging", 60*time.Second, func() bool {
+		return key(firing("KpiValueStale")) == "kpi-staging/tickets" && key(firing("KpiCollectorFailing")) == "kpi-staging/desk"
+	})
+	waitFor("their webhooks", 30*time.Second, func() bool {
+		return strings.Join(hooks.find(map[string]string{"alertname": "KpiValueStale", "kpi": "tickets"}), " ") == "/support" &&
+			strings.Join(hooks.find(map[string]string{"alertname": "KpiCollectorFailing", "collector": "desk"}), " ") == "/default"
+	})
+
+	// Production loses latency from its catalogue: KpiAbsent there, to its
+	// owner. Staging gets a broken catalogue: KpiConfigReloadFailed there.
+	write("a/kpis.yaml", strings.Replace(catalogueA, "  - {id: latency,", "  - {id: gone_latency,", 1))
+	write("b/kpis.yaml", catalogueB+"  - {id: broken\n")
+	for _, addr := range []string{addrA, addrB} {
+		resp, err := http.Post("http://"+addr+"/-/reload", "", bytes.NewReader(nil))
+		if err == nil {
+			resp.Body.Close()
+		}
+	}
+	waitFor("KpiAbsent on production and KpiConfigReloadFailed on staging", 60*time.Second, func() bool {
+		return key(firing("KpiAbsent")) == "kpi-production/latency" && key(firing("KpiConfigReloadFailed")) == "kpi-staging/"
+	})
+	waitFor("their webhooks", 30*time.Second, func() bool {
+		return strings.Join(hooks.find(map[string]string{"alertname": "KpiAbsent", "kpi": "latency"}), " ") == "/platform" &&
+			strings.Join(hooks.find(map[string]string{"alertname": "KpiConfigReloadFailed", "job": "kpi-staging"}), " ") == "/default"
+	})
+
+	// Production goes down: KpiExporterDown for it alone, to the default
+	// receiver; its per-KPI alerts are inhibited meanwhile.
+	procA.Process.Kill()
+	waitFor("KpiExporterDown for production", 60*time.Second, func() bool {
+		return key(firing("KpiExporterDown")) == "kpi-production/"
+	})
+	waitFor("its webhook", 30*time.Second, func() bool {
+		return strings.Join(hooks.find(map[string]string{"alertname": "KpiExporterDown", "job": "kpi-production"}), " ") == "/default"
+	})
+	if got := hooks.find(map[string]string{"alertname": "KpiExporterDown", "job": "kpi-staging"}); len(got) != 0 {
+		t.Errorf("staging reported down to %v", got)
+	}
+	t.Logf("webhooks: %v", hooks.got)
+}
