@@ -49,11 +49,21 @@ func Unit(u kpi.Unit) string {
 	return "short"
 }
 
+// zoneColors are the zones in display order with their colours.
 var zoneColors = []struct{ zone, color string }{
 	{"green", "green"}, {"yellow", "yellow"}, {"red", "red"}, {"unknown", "text"},
 }
 
-const sel = `job="$job", instance=~"$instance"`
+// sel filters every query by the dashboard's job and instance variables,
+// both multi-select.
+const sel = `job=~"$job", instance=~"$instance"`
+
+// by is the label set that names one KPI of one exporter.
+const by = `on(job, instance, kpi, domain)`
+
+// Zone codes of the scorecard's Zone column: kpi:zone:code's, and -3 for a
+// stale KPI (a value, too old to score).
+const staleCode = -3
 
 func ds() common.DataSourceRef {
 	t, uid := "prometheus", "${datasource}"
@@ -69,6 +79,15 @@ func fixedColor(c string) []dashboard.DynamicConfigValue {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+func thresholds(steps ...dashboard.Threshold) map[string]any {
+	return map[string]any{"mode": "absolute", "steps": steps}
+}
+
+// legend shows a time series' legend as a list below it.
+func legend() *common.VizLegendOptionsBuilder {
+	return common.NewVizLegendOptionsBuilder().ShowLegend(true).DisplayMode(common.LegendDisplayModeList).Placement(common.LegendPlacementBottom)
+}
 
 // Dashboard is one generated dashboard: its file name and JSON.
 type Dashboard struct {
@@ -120,15 +139,35 @@ func Dashboards(c *kpi.Catalogue) ([]Dashboard, error) {
 	return out, nil
 }
 
+// QueriesPerRefresh is how many queries a dashboard of KPIs in units
+// different units runs per refresh: the zone counts and the attainment grid
+// (one each), per unit a scorecard table (seven) and a history panel (one),
+// the attainment history (one) and the collector health (two).
+func QueriesPerRefresh(units int) int { return 5 + 8*units }
+
 func build(uid, title, tag string, ks []*kpi.KPI) ([]byte, error) {
 	ids := make([]string, len(ks))
+	var sources []string
+	seenSrc := map[string]bool{}
+	byUnit := map[kpi.Unit][]*kpi.KPI{}
+	var units []kpi.Unit
 	for i, k := range ks {
 		ids[i] = k.ID
+		if !seenSrc[k.Source.Source] {
+			seenSrc[k.Source.Source] = true
+			sources = append(sources, k.Source.Source)
+		}
+		if _, ok := byUnit[k.Unit]; !ok {
+			units = append(units, k.Unit)
+		}
+		byUnit[k.Unit] = append(byUnit[k.Unit], k)
 	}
+	sort.Strings(sources)
 	kpiRe := strings.Join(ids, "|")
 	if kpiRe == "" {
 		kpiRe = "^$"
 	}
+	tsel := fmt.Sprintf(`kpi=~"%s", %s`, kpiRe, sel)
 	// The v1 dashboard schema is what file provisioning loads on every
 	// Grafana in use; the v2 schema the SDK prefers needs Grafana 12 with a
 	// feature flag.
@@ -144,55 +183,44 @@ func build(uid, title, tag string, ks []*kpi.KPI) ([]byte, error) {
 		WithVariable(dashboard.NewDatasourceVariableBuilder("datasource").Label("Data source").Type("prometheus")).
 		WithVariable(dashboard.NewQueryVariableBuilder("job").Label("Job").Datasource(ds()).
 			Query(dashboard.StringOrMap{String: ptr("label_values(kpi_exporter_build_info, job)")}).
-			Refresh(dashboard.VariableRefreshOnDashboardLoad)).
+			Refresh(dashboard.VariableRefreshOnDashboardLoad).Multi(true).IncludeAll(true).AllValue(".*")).
 		WithVariable(dashboard.NewQueryVariableBuilder("instance").Label("Instance").Datasource(ds()).
-			Query(dashboard.StringOrMap{String: ptr(`label_values(kpi_exporter_build_info{job="$job"}, instance)`)}).
+			Query(dashboard.StringOrMap{String: ptr(`label_values(kpi_exporter_build_info{job=~"$job"}, instance)`)}).
 			Refresh(dashboard.VariableRefreshOnDashboardLoad).Multi(true).IncludeAll(true).AllValue(".*"))
 
-	// Zone summary: how many KPIs of this dashboard are in each zone.
+	// How many KPIs are in each zone: one query over the zone state set. A
+	// zone with no KPI shows 0 uncoloured.
 	b.WithRow(dashboard.NewRowBuilder("Zones"))
+	zones := stat.NewPanelBuilder().Title("KPIs by zone").Datasource(ds()).Height(4).Span(24).
+		WithTarget(query("A", fmt.Sprintf(`sum by (kpi_zone) (kpi_zone{%s})`, tsel), "{{kpi_zone}}").Instant()).
+		Unit("short").ColorMode(common.BigValueColorModeBackground).GraphMode(common.BigValueGraphModeNone).
+		TextMode(common.BigValueTextModeValueAndName)
 	for _, z := range zoneColors {
-		b.WithPanel(stat.NewPanelBuilder().Title(strings.ToUpper(z.zone[:1])+z.zone[1:]).Datasource(ds()).Height(4).Span(6).
-			WithTarget(query("A", fmt.Sprintf(`count(kpi_zone{%s, kpi=~"%s", kpi_zone="%s"} == 1) or vector(0)`, sel, kpiRe, z.zone), z.zone).Instant()).
-			Unit("short").ColorMode(common.BigValueColorModeBackground).GraphMode(common.BigValueGraphModeNone).
-			OverrideByName(z.zone, fixedColor(z.color)).
-			WithOverride(dashboard.MatcherConfig{Id: "byFrameRefID", Options: "A"}, fixedColor(z.color)))
+		zones.OverrideByName(z.zone, []dashboard.DynamicConfigValue{{Id: "thresholds", Value: thresholds(
+			dashboard.Threshold{Color: "transparent"}, dashboard.Threshold{Value: ptr(1.0), Color: z.color})}})
 	}
+	b.WithPanel(zones)
 
-	// One stat per KPI, coloured by its zone, with its target beside it.
-	b.WithRow(dashboard.NewRowBuilder("KPIs"))
+	// Every KPI's attainment, coloured by its own zone thresholds: one query.
+	b.WithRow(dashboard.NewRowBuilder("Attainment"))
+	grid := stat.NewPanelBuilder().Title("Attainment of the target in force").Datasource(ds()).Height(8).Span(24).
+		Description("Value ÷ target (target ÷ value where lower is better), coloured by the KPI's zone thresholds. Unknown KPIs are left out: see the scorecard.").
+		WithTarget(query("A", fmt.Sprintf(`kpi_attainment_ratio{%s}`, tsel), "{{kpi}}").Instant()).
+		Unit("percentunit").ColorMode(common.BigValueColorModeBackground).GraphMode(common.BigValueGraphModeNone).
+		TextMode(common.BigValueTextModeValueAndName)
 	for _, k := range ks {
-		ksel := fmt.Sprintf(`kpi="%s", %s`, k.ID, sel)
-		p := stat.NewPanelBuilder().Title(k.Name).Description(k.Description).Datasource(ds()).Height(5).Span(6).
-			Unit(Unit(k.Unit)).ColorMode(common.BigValueColorModeValue).GraphMode(common.BigValueGraphModeNone).
-			TextMode(common.BigValueTextModeValueAndName)
-		for i, z := range zoneColors {
-			ref := string(rune('A' + i))
-			p.WithTarget(query(ref, fmt.Sprintf(`kpi_value{%s} and on(kpi, domain) (kpi_zone{%s, kpi_zone="%s"} == 1)`, ksel, ksel, z.zone), "value").Instant()).
-				WithOverride(dashboard.MatcherConfig{Id: "byFrameRefID", Options: ref}, fixedColor(z.color))
-		}
-		p.WithTarget(query("E", fmt.Sprintf(`kpi_target{%s}`, ksel), "target").Instant()).
-			WithOverride(dashboard.MatcherConfig{Id: "byFrameRefID", Options: "E"}, fixedColor("blue"))
-		b.WithPanel(p)
+		grid.OverrideByName(k.ID, []dashboard.DynamicConfigValue{{Id: "displayName", Value: k.Name},
+			{Id: "thresholds", Value: thresholds(dashboard.Threshold{Color: "red"},
+				dashboard.Threshold{Value: ptr(k.Yellow), Color: "yellow"}, dashboard.Threshold{Value: ptr(k.Green), Color: "green"})}})
 	}
+	b.WithPanel(grid)
 
-	// Value against target over time.
-	b.WithRow(dashboard.NewRowBuilder("History"))
-	for _, k := range ks {
-		ksel := fmt.Sprintf(`kpi="%s", %s`, k.ID, sel)
-		b.WithPanel(timeseries.NewPanelBuilder().Title(k.Name+": value and target").Datasource(ds()).Height(7).Span(12).
-			Unit(Unit(k.Unit)).
-			WithTarget(query("A", fmt.Sprintf(`kpi_value{%s}`, ksel), "value")).
-			WithTarget(query("B", fmt.Sprintf(`kpi_target{%s}`, ksel), "target")).
-			WithOverride(dashboard.MatcherConfig{Id: "byFrameRefID", Options: "B"}, append(fixedColor("blue"),
-				dashboard.DynamicConfigValue{Id: "custom.lineStyle", Value: map[string]any{"fill": "dash", "dash": []int{10, 10}}})))
-	}
-
-	// Every KPI of the dashboard in one table.
-	tsel := fmt.Sprintf(`kpi=~"%s", %s`, kpiRe, sel)
+	// The scorecard, one table per unit, so that Value and Target carry the
+	// KPI's unit. A stale KPI shows its last value, its age and "stale".
 	zoneMap := dashboard.ValueMapping{ValueMap: &dashboard.ValueMap{Type: dashboard.MappingTypeValueToText, Options: map[string]dashboard.ValueMappingResult{
 		"0": {Text: ptr("green"), Color: ptr("green")}, "1": {Text: ptr("yellow"), Color: ptr("yellow")},
 		"2": {Text: ptr("red"), Color: ptr("red")}, "-1": {Text: ptr("unknown"), Color: ptr("text")},
+		fmt.Sprint(staleCode): {Text: ptr("stale"), Color: ptr("purple")},
 	}}}
 	trendMap := dashboard.ValueMapping{ValueMap: &dashboard.ValueMap{Type: dashboard.MappingTypeValueToText, Options: map[string]dashboard.ValueMappingResult{
 		"1": {Text: ptr("↑ improving"), Color: ptr("green")}, "0": {Text: ptr("→ flat")}, "-1": {Text: ptr("↓ worsening"), Color: ptr("red")},
@@ -200,33 +228,66 @@ func build(uid, title, tag string, ks []*kpi.KPI) ([]byte, error) {
 	tq := func(ref, expr string) *prometheus.DataqueryBuilder {
 		return query(ref, expr, "").Instant().Format(prometheus.PromQueryFormatTable)
 	}
+	stale := func(s string) string {
+		return fmt.Sprintf(`(kpi_value_timestamp_seconds{%s} unless %s kpi_value)`, s, by)
+	}
 	b.WithRow(dashboard.NewRowBuilder("Scorecard"))
-	b.WithPanel(table.NewPanelBuilder().Title("Scorecard").Datasource(ds()).Height(12).Span(24).
-		WithTarget(tq("A", fmt.Sprintf(`kpi_definition_info{%s}`, tsel))).
-		WithTarget(tq("B", fmt.Sprintf(`kpi_value{%s}`, tsel))).
-		WithTarget(tq("C", fmt.Sprintf(`kpi_target{%s}`, tsel))).
-		WithTarget(tq("D", fmt.Sprintf(`kpi_attainment_ratio{%s}`, tsel))).
-		WithTarget(tq("E", fmt.Sprintf(`kpi:zone:code{%s}`, tsel))).
-		WithTarget(tq("F", fmt.Sprintf(`kpi_trend{%s}`, tsel))).
-		WithTransformation(dashboard.DataTransformerConfig{Id: "merge", Options: map[string]any{}}).
-		WithTransformation(dashboard.DataTransformerConfig{Id: "organize", Options: map[string]any{
-			"excludeByName": map[string]any{"Time": true, "Value #A": true, "__name__": true, "job": true, "instance": true, "unit": true, "direction": true, "dashboard": true, "source": true},
-			"renameByName":  map[string]any{"Value #B": "Value", "Value #C": "Target", "Value #D": "Attainment", "Value #E": "Zone", "Value #F": "Trend", "name": "KPI", "kpi": "Id"},
-		}}).
-		OverrideByName("Attainment", []dashboard.DynamicConfigValue{{Id: "unit", Value: "percentunit"}}).
-		OverrideByName("Zone", []dashboard.DynamicConfigValue{{Id: "mappings", Value: []dashboard.ValueMapping{zoneMap}},
-			{Id: "custom.cellOptions", Value: map[string]any{"type": "color-background"}}}).
-		OverrideByName("Trend", []dashboard.DynamicConfigValue{{Id: "mappings", Value: []dashboard.ValueMapping{trendMap}}}))
+	for _, u := range units {
+		var uids []string
+		for _, k := range byUnit[u] {
+			uids = append(uids, k.ID)
+		}
+		usel := fmt.Sprintf(`kpi=~"%s", %s`, strings.Join(uids, "|"), sel)
+		b.WithPanel(table.NewPanelBuilder().Title("Scorecard: "+string(u)).Datasource(ds()).Height(uint32(3+len(uids))).Span(24).
+			WithTarget(tq("A", fmt.Sprintf(`kpi_definition_info{%s}`, usel))).
+			WithTarget(tq("B", fmt.Sprintf(`last_over_time(kpi_value{%s}[30d])`, usel))).
+			WithTarget(tq("C", fmt.Sprintf(`kpi_target{%s}`, usel))).
+			WithTarget(tq("D", fmt.Sprintf(`kpi_attainment_ratio{%s}`, usel))).
+			WithTarget(tq("E", fmt.Sprintf(`(kpi:zone:code{%s} unless %s %s) or (0 * %s - %d)`, usel, by, stale(usel), stale(usel), -staleCode))).
+			WithTarget(tq("F", fmt.Sprintf(`kpi_trend{%s}`, usel))).
+			WithTarget(tq("G", fmt.Sprintf(`time() - kpi_value_timestamp_seconds{%s}`, usel))).
+			WithTransformation(dashboard.DataTransformerConfig{Id: "merge", Options: map[string]any{}}).
+			WithTransformation(dashboard.DataTransformerConfig{Id: "organize", Options: map[string]any{
+				"excludeByName": map[string]any{"Time": true, "Value #A": true, "__name__": true, "unit": true, "direction": true, "dashboard": true, "source": true},
+				"renameByName": map[string]any{"Value #B": "Value", "Value #C": "Target", "Value #D": "Attainment", "Value #E": "Zone", "Value #F": "Trend",
+					"Value #G": "Age", "name": "KPI", "kpi": "Id"},
+			}}).
+			OverrideByName("Value", []dashboard.DynamicConfigValue{{Id: "unit", Value: Unit(u)}}).
+			OverrideByName("Target", []dashboard.DynamicConfigValue{{Id: "unit", Value: Unit(u)}}).
+			OverrideByName("Attainment", []dashboard.DynamicConfigValue{{Id: "unit", Value: "percentunit"}}).
+			OverrideByName("Age", []dashboard.DynamicConfigValue{{Id: "unit", Value: "s"}}).
+			OverrideByName("Zone", []dashboard.DynamicConfigValue{{Id: "mappings", Value: []dashboard.ValueMapping{zoneMap}},
+				{Id: "custom.cellOptions", Value: map[string]any{"type": "color-background"}}}).
+			OverrideByName("Trend", []dashboard.DynamicConfigValue{{Id: "mappings", Value: []dashboard.ValueMapping{trendMap}}}))
+	}
 
-	// Collector health.
+	// History: attainment of every KPI, and values per unit.
+	b.WithRow(dashboard.NewRowBuilder("History"))
+	b.WithPanel(timeseries.NewPanelBuilder().Title("Attainment over time").Datasource(ds()).Height(8).Span(24).Unit("percentunit").
+		Legend(legend()).
+		WithTarget(query("A", fmt.Sprintf(`kpi_attainment_ratio{%s} * %s group_left(name) kpi_definition_info`, tsel, by), "{{name}} ({{instance}})")))
+	for _, u := range units {
+		var uids []string
+		for _, k := range byUnit[u] {
+			uids = append(uids, k.ID)
+		}
+		usel := fmt.Sprintf(`kpi=~"%s", %s`, strings.Join(uids, "|"), sel)
+		b.WithPanel(timeseries.NewPanelBuilder().Title("Values: " + string(u)).Datasource(ds()).Height(7).Span(12).Unit(Unit(u)).
+			Legend(legend()).
+			WithTarget(query("A", fmt.Sprintf(`kpi_value{%s} * %s group_left(name) kpi_definition_info`, usel, by), "{{name}} ({{instance}})")))
+	}
+
+	// Collector health of this dashboard's own sources.
+	csel := fmt.Sprintf(`collector=~"%s", %s`, strings.Join(sources, "|"), sel)
 	b.WithRow(dashboard.NewRowBuilder("Collector health"))
 	b.WithPanel(stat.NewPanelBuilder().Title("Sources succeeding").Datasource(ds()).Height(5).Span(12).Unit("bool").
-		WithTarget(query("A", fmt.Sprintf(`kpi_collector_success{%s}`, sel), "{{collector}}").Instant()).
+		WithTarget(query("A", fmt.Sprintf(`kpi_collector_success{%s}`, csel), "{{collector}} ({{instance}})").Instant()).
 		Mappings([]dashboard.ValueMapping{{ValueMap: &dashboard.ValueMap{Type: dashboard.MappingTypeValueToText, Options: map[string]dashboard.ValueMappingResult{
 			"1": {Text: ptr("ok"), Color: ptr("green")}, "0": {Text: ptr("failing"), Color: ptr("red")}}}}}).
 		ColorMode(common.BigValueColorModeBackground).GraphMode(common.BigValueGraphModeNone))
 	b.WithPanel(timeseries.NewPanelBuilder().Title("Time since last success").Datasource(ds()).Height(5).Span(12).Unit("s").
-		WithTarget(query("A", fmt.Sprintf(`time() - kpi_collector_last_success_timestamp_seconds{%s}`, sel), "{{collector}}")))
+		Legend(legend()).
+		WithTarget(query("A", fmt.Sprintf(`time() - kpi_collector_last_success_timestamp_seconds{%s}`, csel), "{{collector}} ({{instance}})")))
 
 	d, err := b.Build()
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -183,5 +184,47 @@ kpis: [{id: k, name: K, domain: d, dashboard: technical, unit: ratio, direction:
 	}
 	if len(exprs) < 100 {
 		t.Errorf("only %d expressions checked", len(exprs))
+	}
+}
+
+// TestQueryBudget: no dashboard of the default catalogue runs more than 60
+// queries per refresh, and each runs exactly QueriesPerRefresh of its units
+// (the README's table lists them). Time series show their legends.
+func TestQueryBudget(t *testing.T) {
+	c := defaultCatalogue(t)
+	ds, err := Dashboards(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range ds {
+		var x struct {
+			Panels []struct {
+				Type    string
+				Targets []struct{ Expr string }
+				Options struct {
+					Legend struct{ ShowLegend bool }
+				}
+			}
+		}
+		if err := json.Unmarshal(d.JSON, &x); err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, p := range x.Panels {
+			n += len(p.Targets)
+			if p.Type == "timeseries" && !p.Options.Legend.ShowLegend {
+				t.Errorf("%s: a time series hides its legend", d.File)
+			}
+		}
+		units := map[kpi.Unit]bool{}
+		for _, k := range c.KPIs {
+			if "kpi-"+k.Dashboard+".json" == d.File || "kpi-domain-"+strings.ReplaceAll(k.Domain, "_", "-")+".json" == d.File {
+				units[k.Unit] = true
+			}
+		}
+		if want := QueriesPerRefresh(len(units)); n != want || n > 60 {
+			t.Errorf("%s: %d queries per refresh, want %d and at most 60", d.File, n, want)
+		}
+		t.Logf("%s: %d queries", d.File, n)
 	}
 }

@@ -10,7 +10,9 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -22,6 +24,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/bakhmach-hub/kpi_exporter/deploy/alertmanager"
+	"github.com/bakhmach-hub/kpi_exporter/grafana"
 	"github.com/bakhmach-hub/kpi_exporter/internal/testproc"
 	"github.com/bakhmach-hub/kpi_exporter/kpi"
 )
@@ -275,6 +278,11 @@ scrape_configs:
 		t.Errorf("the quiet KPI should be red: %+v", r)
 	}
 
+	// Each exporter's dashboards, filtered to its job, show its own KPIs
+	// with the right zones, within the query budget.
+	checkDashboards(t, query, cats[0], "kpi-production", map[string]float64{"latency": 0, "signups": 2, "shared": 0})
+	checkDashboards(t, query, cats[1], "kpi-staging", map[string]float64{"shared": 2, "tickets": 0, "quiet": 2})
+
 	// signups recovers: its alert resolves, and the owner hears so.
 	write("a/values.yaml", "latency: 0.2\nsignups: 150\nshared: 0.95\n")
 	waitFor("KpiRedZone for signups to resolve", 60*time.Second, func() bool {
@@ -287,6 +295,11 @@ scrape_configs:
 	waitFor("KpiValueStale and KpiCollectorFailing on staging", 60*time.Second, func() bool {
 		return key(firing("KpiValueStale")) == "kpi-staging/tickets" && key(firing("KpiCollectorFailing")) == "kpi-staging/desk"
 	})
+	// The scorecard shows the stale KPI as stale, with its last value.
+	checkDashboards(t, query, cats[1], "kpi-staging", map[string]float64{"shared": 2, "tickets": -3, "quiet": 2})
+	if r := query(`last_over_time(kpi_value{kpi="tickets",job="kpi-staging"}[30d])`); len(r.Data.Result) != 1 || fmt.Sprint(r.Data.Result[0].Value[1]) != "10" {
+		t.Errorf("the stale KPI's last value: %+v", r.Data.Result)
+	}
 	waitFor("their webhooks", 30*time.Second, func() bool {
 		return strings.Join(hooks.find(map[string]string{"alertname": "KpiValueStale", "kpi": "tickets"}), " ") == "/support" &&
 			strings.Join(hooks.find(map[string]string{"alertname": "KpiCollectorFailing", "collector": "desk"}), " ") == "/default"
@@ -323,4 +336,100 @@ scrape_configs:
 		t.Errorf("staging reported down to %v", got)
 	}
 	t.Logf("webhooks: %v", hooks.got)
+}
+
+var kpiMatcher = regexp.MustCompile(`kpi=~"([^"]*)"`)
+
+// checkDashboards runs every query of the catalogue's dashboards against
+// Prometheus as Grafana would with the job variable set to job (instance:
+// all) and checks that each returns the series it is meant to: only that
+// job's series, every KPI its matcher names, the dashboard's own sources,
+// the zone each KPI is in (the scorecard's Zone column), the zone counts,
+// and exactly grafana.QueriesPerRefresh queries per dashboard.
+func checkDashboards(t *testing.T, query func(string) promResult, c *kpi.Catalogue, job string, zones map[string]float64) {
+	t.Helper()
+	ds, err := grafana.Dashboards(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vars := strings.NewReplacer("$job", job, "$instance", ".*", "${datasource}", "prom")
+	for _, d := range ds {
+		var x dashboardJSON
+		if err := json.Unmarshal(d.JSON, &x); err != nil {
+			t.Fatal(err)
+		}
+		mine, units, sources := map[string]bool{}, map[kpi.Unit]bool{}, map[string]bool{}
+		for _, k := range c.KPIs {
+			if "kpi-"+k.Dashboard+".json" == d.File || "kpi-domain-"+strings.ReplaceAll(k.Domain, "_", "-")+".json" == d.File {
+				mine[k.ID], units[k.Unit], sources[k.Source.Source] = true, true, true
+			}
+		}
+		n := 0
+		for _, p := range x.Panels {
+			for _, tg := range p.Targets {
+				n++
+				expr := vars.Replace(tg.Expr)
+				r := query(expr)
+				where := d.File + ": " + p.Title + ": " + expr
+				if r.Status != "success" || len(r.Data.Result) == 0 {
+					t.Errorf("%s: %s, %d series %s", where, r.Status, len(r.Data.Result), r.Error)
+					continue
+				}
+				got := map[string]float64{}
+				for _, res := range r.Data.Result {
+					m := res.Metric
+					if j, ok := m["job"]; ok && j != job {
+						t.Errorf("%s: a series of job %s", where, j)
+					}
+					if col, ok := m["collector"]; ok && !sources[col] {
+						t.Errorf("%s: source %s is not this dashboard's", where, col)
+					}
+					if id, ok := m["kpi"]; ok {
+						if !mine[id] {
+							t.Errorf("%s: KPI %s is not this dashboard's", where, id)
+						}
+						v, _ := strconv.ParseFloat(fmt.Sprint(res.Value[1]), 64)
+						got[id] = v
+					}
+					if z, ok := m["kpi_zone"]; ok && strings.HasPrefix(expr, "sum by (kpi_zone)") {
+						v, _ := strconv.ParseFloat(fmt.Sprint(res.Value[1]), 64)
+						got["zone:"+z] = v
+					}
+				}
+				if mm := kpiMatcher.FindStringSubmatch(expr); mm != nil && !strings.HasPrefix(expr, "sum by (kpi_zone)") {
+					for _, id := range strings.Split(mm[1], "|") {
+						// A stale KPI (zone -3) has no value and no attainment now.
+						if zones[id] < -1 && (strings.Contains(expr, "kpi_attainment_ratio{") || strings.HasPrefix(expr, "kpi_value{")) {
+							continue
+						}
+						if _, ok := got[id]; !ok {
+							t.Errorf("%s: no series for KPI %s", where, id)
+						}
+					}
+				}
+				if strings.Contains(expr, "kpi:zone:code") {
+					for id, v := range got {
+						if v != zones[id] {
+							t.Errorf("%s: the Zone column says %v for %s, want %v", where, v, id, zones[id])
+						}
+					}
+				}
+				if strings.HasPrefix(expr, "sum by (kpi_zone)") {
+					var total, red float64
+					for id := range mine {
+						total++
+						if zones[id] == 2 {
+							red++
+						}
+					}
+					if got["zone:green"]+got["zone:yellow"]+got["zone:red"]+got["zone:unknown"] != total || got["zone:red"] != red {
+						t.Errorf("%s: zone counts %v, want %v KPIs, %v red", where, got, total, red)
+					}
+				}
+			}
+		}
+		if want := grafana.QueriesPerRefresh(len(units)); n != want {
+			t.Errorf("%s: %d queries, want %d", d.File, n, want)
+		}
+	}
 }

@@ -54,6 +54,7 @@ type promResult struct {
 	Data   struct {
 		Result []struct {
 			Metric map[string]string `json:"metric"`
+			Value  []any             `json:"value"` // [time, "value"] of an instant query
 		} `json:"result"`
 		Alerts []struct {
 			Labels map[string]string `json:"labels"`
