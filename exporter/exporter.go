@@ -43,6 +43,10 @@ type Exporter struct {
 	opts  Options
 	snap  atomic.Pointer[Snapshot]
 	ready atomic.Bool
+	// published is set by the first Publish: until then the state and the
+	// catalogue are loading, and the scorecard surfaces answer 503 rather
+	// than an empty scorecard that would read as "no KPIs".
+	published atomic.Bool
 
 	// reg holds what is live rather than cached: the Go and process
 	// collectors, build info and the catalogue reload gauges.
@@ -90,7 +94,10 @@ func New(opts Options) *Exporter {
 }
 
 // Publish makes a snapshot the one that scrapes and pages read.
-func (e *Exporter) Publish(s *Snapshot) { e.snap.Store(s) }
+func (e *Exporter) Publish(s *Snapshot) {
+	e.snap.Store(s)
+	e.published.Store(true)
+}
 
 // Snapshot returns the snapshot in use.
 func (e *Exporter) Snapshot() *Snapshot { return e.snap.Load() }
@@ -142,6 +149,9 @@ func (e *Exporter) Handler() http.Handler {
 		Registry:          e.reg,
 	})
 	mux.Handle("GET /metrics", promhttp.InstrumentMetricHandler(e.reg, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !e.loaded(w) {
+			return
+		}
 		if !e.serveCached(w, r) {
 			metrics.ServeHTTP(w, r)
 		}
@@ -160,14 +170,33 @@ func (e *Exporter) Handler() http.Handler {
 		w.Write([]byte("Ready.\n"))
 	})
 	mux.HandleFunc("POST /-/reload", e.handleReload)
-	mux.HandleFunc("GET /{$}", e.handleStatus)
-	mux.HandleFunc("GET /kpi/{id}", e.handleKPIPage)
-	mux.HandleFunc("GET /api/v1/kpis", e.handleKPIs)
-	mux.HandleFunc("GET /api/v1/kpis/{id}", e.handleKPI)
+	mux.HandleFunc("GET /{$}", e.whenLoaded(e.handleStatus))
+	mux.HandleFunc("GET /kpi/{id}", e.whenLoaded(e.handleKPIPage))
+	mux.HandleFunc("GET /api/v1/kpis", e.whenLoaded(e.handleKPIs))
+	mux.HandleFunc("GET /api/v1/kpis/{id}", e.whenLoaded(e.handleKPI))
 	if e.pushMetrics != nil {
 		mux.HandleFunc("POST /api/v1/values", e.handlePush)
 	}
 	return mux
+}
+
+// loaded answers 503 and reports false until the first snapshot is
+// published.
+func (e *Exporter) loaded(w http.ResponseWriter) bool {
+	if e.published.Load() {
+		return true
+	}
+	w.Header().Set("Retry-After", "5")
+	http.Error(w, "kpi_exporter is loading its state and catalogue; try again shortly.", http.StatusServiceUnavailable)
+	return false
+}
+
+func (e *Exporter) whenLoaded(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if e.loaded(w) {
+			h(w, r)
+		}
+	}
 }
 
 func (e *Exporter) handleReload(w http.ResponseWriter, r *http.Request) {

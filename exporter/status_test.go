@@ -185,11 +185,15 @@ func TestStatusPage(t *testing.T) {
 	}
 }
 
+// Until the state and the catalogue are loaded (the first snapshot), the
+// scorecard surfaces answer 503 with Retry-After, never an empty scorecard
+// with a year-1 timestamp; health answers at once.
 func TestPagesBeforeTheFirstSnapshot(t *testing.T) {
 	srv := httptest.NewServer(New(Options{}).Handler())
 	defer srv.Close()
-	for path, code := range map[string]int{"/": 200, "/api/v1/kpis": 200, "/kpi/nps": 404, "/api/v1/kpis/nps": 404} {
-		if resp, body := get(t, srv.URL+path); resp.StatusCode != code {
+	for path, code := range map[string]int{"/": 503, "/metrics": 503, "/api/v1/kpis": 503, "/kpi/nps": 503, "/api/v1/kpis/nps": 503, "/-/healthy": 200, "/-/ready": 503} {
+		resp, body := get(t, srv.URL+path)
+		if resp.StatusCode != code || code == 503 && path != "/-/ready" && resp.Header.Get("Retry-After") == "" {
 			t.Errorf("%s: %d %s", path, resp.StatusCode, body)
 		}
 	}

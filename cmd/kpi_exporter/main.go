@@ -300,6 +300,12 @@ func printScorecard(w io.Writer, sc kpi.Scorecard) {
 }
 
 func serve(config, stateDir, pushTokensFile string, saveInterval time.Duration, webFlags *web.FlagConfig, logger *zap.Logger) int {
+	// Signals are ours from the first instruction: a SIGHUP while the state
+	// loads would otherwise end the process (Go's default). A reload asked
+	// for during start-up runs once start-up is done; a SIGTERM stops it.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
 	logger.Info("starting kpi_exporter", zap.String("version", version.Info()), zap.String("build_context", version.BuildContext()))
 	var tokens []string
 	if pushTokensFile != "" {
@@ -342,7 +348,9 @@ func serve(config, stateDir, pushTokensFile string, saveInterval time.Duration, 
 
 	// Serve at once, so that liveness holds while state loads; readiness
 	// follows once the first snapshot is published.
-	srv := &http.Server{Handler: exp.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	// Idle keep-alive connections and slow bodies time out, as with every
+	// exporter-toolkit server; a scrape's response has no write timeout.
+	srv := &http.Server{Handler: exp.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
 	serveErr := make(chan error, 1)
 	go func() {
 		serveErr <- web.ListenAndServe(srv, webFlags, slog.New(zapslog.NewHandler(logger.Core())))
@@ -370,8 +378,6 @@ func serve(config, stateDir, pushTokensFile string, saveInterval time.Duration, 
 	runDone := make(chan error, 1)
 	go func() { runDone <- a.Run(ctx) }()
 
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM)
 	code := 0
 loop:
 	for {
@@ -399,10 +405,14 @@ loop:
 	}
 	cancel()
 	if err := <-runDone; err != nil {
-		logger.Error("shutdown", zap.Error(err))
-		code = 1
+		logger.Error("stopped; the state could NOT be saved: the values since the last save are lost", zap.String("state_dir", stateDir), zap.Error(err))
+		return 1
 	}
-	logger.Info("stopped; state saved", zap.String("state_dir", stateDir))
+	if stateDir == "" {
+		logger.Info("stopped; no state directory, nothing saved")
+	} else {
+		logger.Info("stopped; state saved", zap.String("state_dir", stateDir))
+	}
 	return code
 }
 

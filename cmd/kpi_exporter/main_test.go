@@ -539,3 +539,106 @@ func TestProgressBar(t *testing.T) {
 		t.Error("a buffer is no terminal")
 	}
 }
+
+// A SIGHUP that arrives while the daemon starts (here a burst from its
+// first log line, through loading a large state) must not end it (Go's
+// default for SIGHUP is to exit 129); the reload it asks for runs once
+// start-up is done. (Before serve runs at all the process is still the
+// runtime's, as with any Go program.)
+func TestSIGHUPDuringStartUp(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "kpis.yaml"), restartCatalogue)
+	writeFile(t, filepath.Join(dir, "values.yaml"), "nps: 47\n")
+	// A state file of a few MB, so that loading it takes a while.
+	var b strings.Builder
+	b.WriteString(`{"version":1,"readings":{},"history":{`)
+	for k := 0; k < 40; k++ {
+		if k > 0 {
+			b.WriteString(",")
+		}
+		fmt.Fprintf(&b, `"k%d":[`, k)
+		for i := 0; i < 5000; i++ {
+			if i > 0 {
+				b.WriteString(",")
+			}
+			fmt.Fprintf(&b, "[%d,%d.5]", 1700000000000+int64(i)*3600000, i)
+		}
+		b.WriteString("]")
+	}
+	b.WriteString("}}")
+	os.MkdirAll(filepath.Join(dir, "state"), 0o750)
+	writeFile(t, filepath.Join(dir, "state", "state.json"), b.String())
+	addr := testproc.FreeAddr(t)
+	cmd, logs := testproc.Start(t, dir, []string{"KPI_LISTEN_ADDRESS=" + addr, "KPI_CONFIG=kpis.yaml", "KPI_STATE_DIR=state"}, binary)
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	for !strings.Contains(logs.String(), "starting kpi_exporter") {
+		select {
+		case err := <-exited:
+			t.Fatalf("the daemon ended: %v\n%s", err, logs)
+		default:
+		}
+		time.Sleep(100 * time.Microsecond)
+	}
+	for i := 0; i < 200; i++ {
+		cmd.Process.Signal(syscall.SIGHUP)
+		select {
+		case err := <-exited:
+			t.Fatalf("a SIGHUP during start-up ended the daemon: %v\n%s", err, logs)
+		default:
+		}
+		time.Sleep(time.Millisecond)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if resp, err := http.Get("http://" + addr + "/-/ready"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		select {
+		case err := <-exited:
+			t.Fatalf("the daemon ended: %v\n%s", err, logs)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("never ready:\n%s", logs)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	deadline = time.Now().Add(5 * time.Second)
+	for !strings.Contains(logs.String(), "catalogue reloaded on SIGHUP") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the reload asked for during start-up never ran:\n%s", logs)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	<-exited
+}
+
+// "stopped; state saved" is said only when the state was saved: with the
+// state directory made read-only while running, the daemon says the state
+// could not be saved and exits 1.
+func TestStopSaysWhetherStateWasSaved(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "kpis.yaml"), restartCatalogue)
+	writeFile(t, filepath.Join(dir, "values.yaml"), "nps: 47\n")
+	d := startDaemon(t, dir, []string{"KPI_CONFIG=kpis.yaml", "KPI_STATE_DIR=state"})
+	d.waitMetric(t, `kpi_value{domain="workflow",kpi="nps"} 47`)
+	// Replace the state directory by a file: every save fails, for root too.
+	if err := os.RemoveAll(filepath.Join(dir, "state")); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(dir, "state"), "not a directory")
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	err := d.cmd.Wait()
+	logs := d.logs.String()
+	if strings.Contains(logs, "stopped; state saved") || !strings.Contains(logs, "could NOT be saved") {
+		t.Errorf("the log claims a save that failed:\n%s", logs)
+	}
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
+		t.Errorf("exit %v, want 1", err)
+	}
+}
