@@ -125,7 +125,7 @@ func Rules(o Options) RuleFile {
 		{Alert: "KpiValueStale",
 			Expr: `((kpi_zone{kpi_zone="unknown"} == 1) and ` + on + ` kpi_value_timestamp_seconds unless ` + on + ` kpi_value` +
 				` and ` + on + ` kpi_alert_delay_seconds{kpi_zone="red"})` + info,
-			For:  dur(o.StaleFor), Labels: map[string]string{"severity": "warning"},
+			For: dur(o.StaleFor), Labels: map[string]string{"severity": "warning"},
 			Annotations: map[string]string{"summary": "A KPI's value is too old to score.",
 				"description": `KPI {{ $labels.name }} ({{ $labels.kpi }}, owner {{ $labels.owner }}) on {{ $labels.instance }} has had no fresh value for ` + dur(o.StaleFor) + `; its source may be failing.`,
 				"runbook_url": runbook("KpiValueStale")}},
