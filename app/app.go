@@ -195,6 +195,9 @@ type Config struct {
 	// DefaultSaveInterval.
 	EvalInterval time.Duration
 	SaveInterval time.Duration
+	// OrphanRetention is how long the state of sources and KPIs that left
+	// the catalogue is kept; 0 means store.DefaultOrphanRetention.
+	OrphanRetention time.Duration
 	// Now is the clock that evaluations, history and publication use; nil
 	// means time.Now. Tests move it to prove that nothing depends on the
 	// date they run.
@@ -309,6 +312,7 @@ func (a *App) Run(ctx context.Context) error {
 			a.save()
 		case <-compact.C:
 			a.cfg.Store.Compact(a.cfg.Now())
+			a.retain() // drops orphaned state past its retention
 		}
 	}
 }
@@ -346,7 +350,9 @@ func (a *App) reload() error {
 	return nil
 }
 
-// retain drops state of sources and KPIs the catalogue no longer has.
+// retain marks the state of sources and KPIs the catalogue no longer has
+// as orphaned (kept for the retention period, then dropped), logs what
+// changed and exports the counts.
 func (a *App) retain() {
 	sources, kpis := map[string]bool{}, map[string]bool{}
 	for _, s := range a.loaded.Catalogue.Sources {
@@ -355,7 +361,22 @@ func (a *App) retain() {
 	for _, k := range a.loaded.Catalogue.KPIs {
 		kpis[k.ID] = true
 	}
-	a.cfg.Store.Retain(sources, kpis)
+	retention := a.cfg.OrphanRetention
+	if retention <= 0 {
+		retention = store.DefaultOrphanRetention
+	}
+	r := a.cfg.Store.Retain(sources, kpis, a.cfg.Now(), retention)
+	if len(r.Orphaned) > 0 {
+		a.log.Warn("state of sources and KPIs no longer in the catalogue is kept as orphaned; restore the catalogue to use it again",
+			zap.Strings("orphaned", r.Orphaned), zap.Duration("kept_for", retention))
+	}
+	if len(r.Adopted) > 0 {
+		a.log.Info("orphaned state is in use again", zap.Strings("adopted", r.Adopted))
+	}
+	if len(r.Dropped) > 0 {
+		a.log.Warn("orphaned state dropped by the retention rule", zap.Strings("dropped", r.Dropped), zap.Duration("retention", retention))
+	}
+	a.cfg.Exporter.SetOrphaned(r.Sources, r.KPIs)
 }
 
 type zoneState struct {

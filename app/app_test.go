@@ -352,3 +352,86 @@ kpis:
 	f.waitValue(t, "double", 90)
 	f.waitValue(t, "via_kpi", 46)
 }
+
+// A catalogue that loses KPIs and sources (an empty file is refused outright;
+// a truncated one may parse) never deletes their state at once: it is kept,
+// orphaned, logged and counted, and restoring the file brings it back. Only
+// past the retention is it dropped.
+func TestCatalogueEditsKeepState(t *testing.T) {
+	f := start(t, catalogue)
+	f.waitValue(t, "nps", 40)
+	// A push-free way to a history: the file source's value is recorded.
+	deadline := time.Now().Add(5 * time.Second)
+	for len(f.app.cfg.Store.History("nps")) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no history recorded")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	path := filepath.Join(f.dir, "kpis.yaml")
+
+	// A 0-byte catalogue is an error, and changes nothing.
+	write(t, path, "")
+	if err := f.app.Reload(context.Background()); err == nil || !strings.Contains(err.Error(), "no KPIs") {
+		t.Fatalf("an empty catalogue was accepted: %v", err)
+	}
+	if body := f.scrape(t); !strings.Contains(body, "kpi_config_last_reload_successful 0") {
+		t.Error("the failed reload is not reported")
+	}
+
+	// A catalogue that lost nps and its source: their state is kept.
+	stuckOnly := catalogue[:strings.Index(catalogue, "kpis:")] + "kpis:\n" + catalogue[strings.Index(catalogue, "  - id: stuck_kpi"):]
+	stuckOnly = strings.Replace(stuckOnly, "  - {name: manual, type: file, interval: 1h, settings: {path: values.yaml}}\n", "", 1)
+	write(t, path, stuckOnly)
+	if err := f.app.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.app.cfg.Store.Save(); err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Load(filepath.Join(f.dir, "state"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := st.Inputs()
+	if len(in.History["nps"]) == 0 || len(in.Readings["manual"].Measurements) == 0 {
+		t.Fatalf("state of the removed KPI and source is gone: %+v", in)
+	}
+	if body := f.scrape(t); !strings.Contains(body, `kpi_state_orphaned{kind="kpi"} 1`) || !strings.Contains(body, `kpi_state_orphaned{kind="source"} 1`) {
+		t.Error("the orphaned state is not counted")
+	}
+
+	// Restoring the file brings everything back.
+	write(t, path, catalogue)
+	if err := f.app.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if r := f.result("nps"); !r.HasValue || r.Value != 40 || len(f.app.cfg.Store.History("nps")) == 0 {
+		t.Errorf("after restoring the catalogue: %+v", r)
+	}
+	if body := f.scrape(t); !strings.Contains(body, `kpi_state_orphaned{kind="kpi"} 0`) {
+		t.Error("adopted state still counted as orphaned")
+	}
+}
+
+// Orphaned state is dropped only past its retention.
+func TestOrphanRetention(t *testing.T) {
+	st, err := store.Open("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	st.SetReading("gone", kpi.Reading{At: t0, Measurements: []kpi.Measurement{{Name: "x", Value: 1}}})
+	st.Record("gone_kpi", kpi.Point{T: t0, V: 1})
+	keep := map[string]bool{}
+	if r := st.Retain(keep, keep, t0, 30*24*time.Hour); len(r.Orphaned) != 2 || r.Sources != 1 || r.KPIs != 1 {
+		t.Fatalf("first retain: %+v", r)
+	}
+	if r := st.Retain(keep, keep, t0.Add(29*24*time.Hour), 30*24*time.Hour); len(r.Dropped) != 0 || len(st.History("gone_kpi")) != 1 {
+		t.Fatalf("dropped before the retention: %+v", r)
+	}
+	r := st.Retain(keep, keep, t0.Add(30*24*time.Hour), 30*24*time.Hour)
+	if strings.Join(r.Dropped, " ") != "kpi/gone_kpi source/gone" || len(st.History("gone_kpi")) != 0 || len(st.Inputs().Readings) != 0 {
+		t.Fatalf("after the retention: %+v", r)
+	}
+}

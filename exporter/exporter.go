@@ -54,6 +54,7 @@ type Exporter struct {
 	reloadOK         prometheus.Gauge
 	reloadOKTime     prometheus.Gauge
 	snapshotDuration prometheus.Gauge
+	orphaned         *prometheus.GaugeVec
 	pushMetrics      *pushMetrics
 }
 
@@ -75,6 +76,12 @@ func New(opts Options) *Exporter {
 		Name: "kpi_exporter_snapshot_render_seconds",
 		Help: "How long rendering the last scorecard snapshot into metric families took (work done per source run, not per scrape).",
 	})
+	e.orphaned = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "kpi_state_orphaned",
+		Help: "Entries of the state kept for sources (kind=source) and KPIs (kind=kpi) that are no longer in the catalogue; dropped after the orphan retention.",
+	}, []string{"kind"})
+	e.orphaned.WithLabelValues("source")
+	e.orphaned.WithLabelValues("kpi")
 	buildInfo := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name:        "kpi_exporter_build_info",
 		Help:        "Build information of kpi_exporter; always 1.",
@@ -84,7 +91,7 @@ func New(opts Options) *Exporter {
 	e.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		buildInfo, e.reloadOK, e.reloadOKTime, e.snapshotDuration,
+		buildInfo, e.reloadOK, e.reloadOKTime, e.snapshotDuration, e.orphaned,
 	)
 	if len(opts.PushTokens) > 0 {
 		e.pushMetrics = newPushMetrics(e.reg)
@@ -104,6 +111,12 @@ func (e *Exporter) Snapshot() *Snapshot { return e.snap.Load() }
 
 // SetReady marks the daemon ready (state loaded, first snapshot published).
 func (e *Exporter) SetReady() { e.ready.Store(true) }
+
+// SetOrphaned exports how many orphaned state entries are kept.
+func (e *Exporter) SetOrphaned(sources, kpis int) {
+	e.orphaned.WithLabelValues("source").Set(float64(sources))
+	e.orphaned.WithLabelValues("kpi").Set(float64(kpis))
+}
 
 // SetReloadResult records the outcome of loading the catalogue.
 func (e *Exporter) SetReloadResult(ok bool, at time.Time) {

@@ -284,6 +284,11 @@ func (v *validator) catalogue(raw *rawCatalogue, opts ParseOptions) *Catalogue {
 		c.Sources = append(c.Sources, s)
 	}
 
+	if len(raw.KPIs) == 0 {
+		// An empty or truncated file (an editor's half-written save, a
+		// wrong --config) must never replace a working catalogue.
+		v.errorf("$.kpis", "the catalogue has no KPIs: an empty or truncated file is refused, and the catalogue in use (if any) stays")
+	}
 	ids := map[string]bool{}
 	for i := range raw.KPIs {
 		p := fmt.Sprintf("$.kpis[%d]", i)

@@ -12,9 +12,10 @@ func knownTypes(t string) bool { return t == "file" }
 func TestParseInvalid(t *testing.T) {
 	// Each invalid catalogue is paired with its exact message, place included.
 	cases := map[string]string{
-		"invalid-unknown-field.yml":      `testdata/invalid-unknown-field.yml:13:5: unknown field "colour"`,
-		"invalid-duplicate-id.yml":       `testdata/invalid-duplicate-id.yml:15:9: duplicate KPI id "nps"`,
-		"invalid-duplicate-source.yml":   `testdata/invalid-duplicate-source.yml:4:11: duplicate source name "manual"`,
+		"invalid-unknown-field.yml": `testdata/invalid-unknown-field.yml:13:5: unknown field "colour"`,
+		"invalid-duplicate-id.yml":  `testdata/invalid-duplicate-id.yml:15:9: duplicate KPI id "nps"`,
+		"invalid-duplicate-source.yml": "testdata/invalid-duplicate-source.yml:1:1: the catalogue has no KPIs: an empty or truncated file is refused, and the catalogue in use (if any) stays\n" +
+			`testdata/invalid-duplicate-source.yml:4:11: duplicate source name "manual"`,
 		"invalid-undeclared-source.yml":  `testdata/invalid-undeclared-source.yml:13:20: KPI "nps" is bound to undeclared source "surveys"`,
 		"invalid-unknown-type.yml":       `testdata/invalid-unknown-type.yml:5:11: unknown source type "spreadsheet"`,
 		"invalid-milestone-outside.yml":  `testdata/invalid-milestone-outside.yml:17:18: period "Q5" is outside the calendar: quarters run Q1..Q4 from calendar.plan_start`,
@@ -23,11 +24,15 @@ func TestParseInvalid(t *testing.T) {
 		"invalid-threshold-range.yml":    `testdata/invalid-threshold-range.yml:16:14: threshold 2.5 is outside (0, 2]`,
 		"invalid-threshold-zero.yml":     `testdata/invalid-threshold-zero.yml:15:33: threshold 0 is outside (0, 2]`,
 		"invalid-yellow-above-green.yml": `testdata/invalid-yellow-above-green.yml:17:15: yellow threshold 0.85 is above green threshold 0.8`,
-		"invalid-interval.yml":           `testdata/invalid-interval.yml:6:15: must be a positive duration (such as 30s, 5m, 1h or 14d), not "0s"`,
-		"invalid-negative-interval.yml":  `testdata/invalid-negative-interval.yml:4:15: must be a positive duration (such as 30s, 5m, 1h or 14d), not "-1m"`,
-		"invalid-syntax.yml":             `testdata/invalid-syntax.yml:3:7: sequence end token ']' not found`,
-		"invalid-wrong-type.yml":         `testdata/invalid-wrong-type.yml:14:35: cannot use "forty" as a number`,
-		"invalid-overlap.yml":            `testdata/invalid-overlap.yml:17:18: milestone M2 overlaps milestone Q1`,
+		"invalid-interval.yml": "testdata/invalid-interval.yml:6:15: must be a positive duration (such as 30s, 5m, 1h or 14d), not \"0s\"\n" +
+			"testdata/invalid-interval.yml:7:7: the catalogue has no KPIs: an empty or truncated file is refused, and the catalogue in use (if any) stays",
+		"invalid-negative-interval.yml": "testdata/invalid-negative-interval.yml:1:1: the catalogue has no KPIs: an empty or truncated file is refused, and the catalogue in use (if any) stays\n" +
+			"testdata/invalid-negative-interval.yml:4:15: must be a positive duration (such as 30s, 5m, 1h or 14d), not \"-1m\"",
+		"invalid-empty.yml":      "testdata/invalid-empty.yml:1:1: the catalogue has no KPIs: an empty or truncated file is refused, and the catalogue in use (if any) stays",
+		"invalid-no-kpis.yml":    "testdata/invalid-no-kpis.yml:3:7: the catalogue has no KPIs: an empty or truncated file is refused, and the catalogue in use (if any) stays",
+		"invalid-syntax.yml":     `testdata/invalid-syntax.yml:3:7: sequence end token ']' not found`,
+		"invalid-wrong-type.yml": `testdata/invalid-wrong-type.yml:14:35: cannot use "forty" as a number`,
+		"invalid-overlap.yml":    `testdata/invalid-overlap.yml:17:18: milestone M2 overlaps milestone Q1`,
 		"invalid-quarter-without-plan-start.yml": "testdata/invalid-quarter-without-plan-start.yml:9:11: unit \"percent\" is not one of ratio, seconds, count, score, points, per_second, bytes, or a currency's ISO 4217 code in lower case (usd, eur, gbp, jpy, …)\n" +
 			"testdata/invalid-quarter-without-plan-start.yml:10:16: direction \"up\" is not higher or lower\n" +
 			`testdata/invalid-quarter-without-plan-start.yml:12:24: period "Q1" needs calendar.plan_start`,
@@ -92,7 +97,8 @@ func TestParseGood(t *testing.T) {
 }
 
 func TestDisabledSourceOfUnknownTypeIsAccepted(t *testing.T) {
-	y := "sources:\n  - name: gh\n    type: github\n    enabled: false\n"
+	y := "sources:\n  - name: gh\n    type: github\n    enabled: false\n  - {name: m, type: file}\n" +
+		"kpis: [{id: k, name: K, domain: d, dashboard: technical, unit: count, direction: higher, source: {name: m, measurement: x}, targets: [{period: M1, value: 1}]}]\ncalendar: {launch: 2026-01-01}\n"
 	c, err := Parse("c.yml", []byte(y), ParseOptions{KnownType: knownTypes})
 	if err != nil {
 		t.Fatal(err)

@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -46,8 +47,17 @@ type Store struct {
 	mu       sync.Mutex
 	readings map[string]kpi.Reading
 	history  map[string][]kpi.Point
+	// orphaned holds when the state of a source ("source/<name>") or a KPI
+	// ("kpi/<id>") that the catalogue no longer has was first found so; it
+	// is kept until a retention rule drops it, so that a bad edit of the
+	// catalogue or a wrong --config is undone by restoring the file.
+	orphaned map[string]time.Time
 	dirty    bool
 }
+
+// DefaultOrphanRetention is how long the state of sources and KPIs that
+// left the catalogue is kept.
+const DefaultOrphanRetention = 30 * 24 * time.Hour
 
 // CorruptError says that a state file could not be read and was moved aside.
 type CorruptError struct {
@@ -65,7 +75,7 @@ func (e *CorruptError) Unwrap() error { return e.Err }
 // dir keeps everything in memory only. A corrupt state file is moved aside
 // and reported as a *CorruptError together with a usable, empty store.
 func Open(dir string) (*Store, error) {
-	s := &Store{dir: dir, readings: map[string]kpi.Reading{}, history: map[string][]kpi.Point{}}
+	s := &Store{dir: dir, readings: map[string]kpi.Reading{}, history: map[string][]kpi.Point{}, orphaned: map[string]time.Time{}}
 	if dir == "" {
 		return s, nil
 	}
@@ -84,21 +94,44 @@ func Open(dir string) (*Store, error) {
 	}
 	st, err := decode(data)
 	if err != nil {
-		moved := fmt.Sprintf("%s.corrupt-%s", path, time.Now().UTC().Format("20060102T150405Z"))
-		if rerr := os.Rename(path, moved); rerr != nil {
+		moved, rerr := moveAside(path, time.Now()) // wallclock: names the file moved aside
+		if rerr != nil {
 			return nil, fmt.Errorf("state file %s is unreadable (%w) and could not be moved aside: %w", path, err, rerr)
 		}
 		return s, &CorruptError{Path: path, MovedTo: moved, Err: err}
 	}
-	s.readings, s.history = st.Readings, st.History
+	s.readings, s.history, s.orphaned = st.Readings, st.History, st.Orphaned
 	return s, nil
+}
+
+// moveAside renames a corrupt state file to a name no earlier one has:
+// state.json.corrupt-<time>, with -2, -3, … when two happen in one second.
+// The rename is a hard link and a removal, so that an existing file is
+// never replaced.
+func moveAside(path string, now time.Time) (string, error) {
+	base := fmt.Sprintf("%s.corrupt-%s", path, now.UTC().Format("20060102T150405Z"))
+	for i := 1; i < 10000; i++ {
+		moved := base
+		if i > 1 {
+			moved = fmt.Sprintf("%s-%d", base, i)
+		}
+		err := os.Link(path, moved)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return "", err
+		}
+		return moved, os.Remove(path)
+	}
+	return "", fmt.Errorf("too many corrupt state files beside %s", path)
 }
 
 // Load reads the state in dir without changing anything on disk, for
 // commands that only look (kpi_exporter once). A missing directory or file
 // is an empty state; a corrupt file is an error.
 func Load(dir string) (*Store, error) {
-	s := &Store{readings: map[string]kpi.Reading{}, history: map[string][]kpi.Point{}}
+	s := &Store{readings: map[string]kpi.Reading{}, history: map[string][]kpi.Point{}, orphaned: map[string]time.Time{}}
 	data, err := os.ReadFile(filepath.Join(dir, FileName))
 	if errors.Is(err, fs.ErrNotExist) {
 		return s, nil
@@ -110,7 +143,7 @@ func Load(dir string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("state file %s: %w", filepath.Join(dir, FileName), err)
 	}
-	s.readings, s.history = st.Readings, st.History
+	s.readings, s.history, s.orphaned = st.Readings, st.History, st.Orphaned
 	return s, nil
 }
 
@@ -125,23 +158,74 @@ func (s *Store) SetReading(source string, r kpi.Reading) {
 	s.dirty = true
 }
 
-// Retain drops the readings of sources and the history of KPIs that are no
-// longer in the catalogue.
-func (s *Store) Retain(sources, kpis map[string]bool) {
+// RetainReport says what Retain changed, by "source/<name>" and "kpi/<id>".
+type RetainReport struct {
+	// Orphaned left the catalogue now; their state is kept. Adopted came
+	// back and are in use again. Dropped were orphaned longer than the
+	// retention and are gone.
+	Orphaned, Adopted, Dropped []string
+	// Sources and KPIs count the orphaned entries kept.
+	Sources, KPIs int
+}
+
+// Retain applies the catalogue to the stored state. The readings of
+// sources and the history of KPIs the catalogue no longer has are never
+// dropped at once: they are marked orphaned at now and kept for retention
+// (0: DefaultOrphanRetention), so that restoring a catalogue brings them
+// back; only then are they dropped.
+func (s *Store) Retain(sources, kpis map[string]bool, now time.Time, retention time.Duration) RetainReport {
+	if retention <= 0 {
+		retention = DefaultOrphanRetention
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for name := range s.readings {
-		if !sources[name] {
-			delete(s.readings, name)
+	var r RetainReport
+	check := func(key string, present bool, drop func()) {
+		since, orphan := s.orphaned[key]
+		switch {
+		case present && orphan:
+			delete(s.orphaned, key)
+			r.Adopted = append(r.Adopted, key)
+			s.dirty = true
+		case present:
+		case !orphan:
+			s.orphaned[key] = now
+			r.Orphaned = append(r.Orphaned, key)
+			s.dirty = true
+		case now.Sub(since) >= retention:
+			drop()
+			delete(s.orphaned, key)
+			r.Dropped = append(r.Dropped, key)
 			s.dirty = true
 		}
+	}
+	for name := range s.readings {
+		check("source/"+name, sources[name], func() { delete(s.readings, name) })
 	}
 	for id := range s.history {
-		if !kpis[id] {
-			delete(s.history, id)
-			s.dirty = true
+		check("kpi/"+id, kpis[id], func() { delete(s.history, id) })
+	}
+	for key := range s.orphaned {
+		// An entry whose state is gone (dropped by hand) is forgotten.
+		kind, name, _ := strings.Cut(key, "/")
+		if _, ok := s.readings[name]; kind == "source" && !ok {
+			delete(s.orphaned, key)
+		}
+		if _, ok := s.history[name]; kind == "kpi" && !ok {
+			delete(s.orphaned, key)
 		}
 	}
+	for key := range s.orphaned {
+		if strings.HasPrefix(key, "source/") {
+			r.Sources++
+		} else {
+			r.KPIs++
+		}
+	}
+	sort.Strings(r.Orphaned)
+	sort.Strings(r.Adopted)
+	sort.Strings(r.Dropped)
+	return r
 }
 
 // Record adds a value to a KPI's history. A value no newer than the last
@@ -241,7 +325,7 @@ func (s *Store) Save() error {
 		return nil
 	}
 	s.mu.Lock()
-	data, err := encode(state{Readings: s.readings, History: s.history})
+	data, err := encode(state{Readings: s.readings, History: s.history, Orphaned: s.orphaned})
 	s.dirty = false
 	s.mu.Unlock()
 	if err != nil {
@@ -259,6 +343,7 @@ func (s *Store) Save() error {
 type state struct {
 	Readings map[string]kpi.Reading
 	History  map[string][]kpi.Point
+	Orphaned map[string]time.Time
 }
 
 // fileState is the state file's shape. History points are [unix ms, value]
@@ -267,10 +352,18 @@ type fileState struct {
 	Version  int                     `json:"version"`
 	Readings map[string]kpi.Reading  `json:"readings"`
 	History  map[string][][2]float64 `json:"history"`
+	// Orphaned: when each orphaned entry left the catalogue (Unix ms).
+	Orphaned map[string]int64 `json:"orphaned,omitempty"`
 }
 
 func encode(st state) ([]byte, error) {
 	fs := fileState{Version: formatVersion, Readings: st.Readings, History: make(map[string][][2]float64, len(st.History))}
+	if len(st.Orphaned) > 0 {
+		fs.Orphaned = make(map[string]int64, len(st.Orphaned))
+		for k, t := range st.Orphaned {
+			fs.Orphaned[k] = t.UnixMilli()
+		}
+	}
 	for id, h := range st.History {
 		ps := make([][2]float64, len(h))
 		for i, p := range h {
@@ -289,9 +382,12 @@ func decode(data []byte) (state, error) {
 	if fs.Version != formatVersion {
 		return state{}, fmt.Errorf("format version %d, want %d", fs.Version, formatVersion)
 	}
-	st := state{Readings: fs.Readings, History: make(map[string][]kpi.Point, len(fs.History))}
+	st := state{Readings: fs.Readings, History: make(map[string][]kpi.Point, len(fs.History)), Orphaned: make(map[string]time.Time, len(fs.Orphaned))}
 	if st.Readings == nil {
 		st.Readings = map[string]kpi.Reading{}
+	}
+	for k, ms := range fs.Orphaned {
+		st.Orphaned[k] = time.UnixMilli(ms).UTC()
 	}
 	for id, ps := range fs.History {
 		h := make([]kpi.Point, 0, len(ps))

@@ -231,3 +231,45 @@ func TestLoadChangesNothing(t *testing.T) {
 		t.Errorf("Load of a missing dir: %v", err)
 	}
 }
+
+// Two corrupt state files in the same second are both kept: the second is
+// moved aside beside the first, never over it.
+func TestCorruptFilesNeverOverwriteEachOther(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, FileName)
+	var moved []string
+	for i, content := range []string{"first corrupt", "second corrupt", "third corrupt"} {
+		os.WriteFile(path, []byte(content), 0o600)
+		_, err := Open(dir)
+		var ce *CorruptError
+		if !errors.As(err, &ce) {
+			t.Fatalf("%d: %v", i, err)
+		}
+		moved = append(moved, ce.MovedTo)
+	}
+	for i, want := range []string{"first corrupt", "second corrupt", "third corrupt"} {
+		if got, err := os.ReadFile(moved[i]); err != nil || string(got) != want {
+			t.Errorf("%s: %q %v, want %q", moved[i], got, err, want)
+		}
+	}
+}
+
+// When state left the catalogue is kept across restarts, so that the
+// retention counts from the first time, not from the last start.
+func TestOrphanedSinceSurvivesRestart(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := Open(dir)
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	s.Record("gone", kpi.Point{T: t0, V: 1})
+	s.Retain(map[string]bool{}, map[string]bool{}, t0, time.Hour)
+	if err := s.Save(); err != nil {
+		t.Fatal(err)
+	}
+	s2, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := s2.Retain(map[string]bool{}, map[string]bool{}, t0.Add(2*time.Hour), time.Hour); len(r.Dropped) != 1 {
+		t.Errorf("the orphan's time was lost on restart: %+v", r)
+	}
+}

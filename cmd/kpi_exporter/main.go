@@ -66,6 +66,9 @@ type Settings struct {
 	StateSaveInterval time.Duration `envconfig:"STATE_SAVE_INTERVAL" default:"5s"`
 	// PushTokensFile holds the push API's bearer tokens; unset disables it.
 	PushTokensFile string `envconfig:"PUSH_TOKENS_FILE"`
+	// OrphanRetention is how long the state of sources and KPIs that left
+	// the catalogue is kept before it is dropped.
+	OrphanRetention time.Duration `envconfig:"STATE_ORPHAN_RETENTION" default:"720h"`
 }
 
 func main() {
@@ -157,7 +160,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case reportCmd.FullCommand():
 		return printReport(*config, *stateDir, report.Period(*reportPeriod), *reportAt, *reportFormat, time.Now(), stdout, stderr)
 	case serveCmd.FullCommand():
-		return serve(*config, *stateDir, *pushTokens, s.StateSaveInterval, webFlags, logger)
+		return serve(*config, *stateDir, *pushTokens, s.StateSaveInterval, s.OrphanRetention, webFlags, logger)
 	}
 	return 2
 }
@@ -299,7 +302,7 @@ func printScorecard(w io.Writer, sc kpi.Scorecard) {
 		len(results), counts[kpi.Green], counts[kpi.Yellow], counts[kpi.Red], counts[kpi.Unknown])
 }
 
-func serve(config, stateDir, pushTokensFile string, saveInterval time.Duration, webFlags *web.FlagConfig, logger *zap.Logger) int {
+func serve(config, stateDir, pushTokensFile string, saveInterval, orphanRetention time.Duration, webFlags *web.FlagConfig, logger *zap.Logger) int {
 	// Signals are ours from the first instruction: a SIGHUP while the state
 	// loads would otherwise end the process (Go's default). A reload asked
 	// for during start-up runs once start-up is done; a SIGTERM stops it.
@@ -366,7 +369,7 @@ func serve(config, stateDir, pushTokensFile string, saveInterval time.Duration, 
 		return 1
 	}
 	state.Store(st)
-	a, err := app.New(app.Config{CatalogueFile: config, Store: st, Exporter: exp, Logger: logger, SaveInterval: saveInterval})
+	a, err := app.New(app.Config{CatalogueFile: config, Store: st, Exporter: exp, Logger: logger, SaveInterval: saveInterval, OrphanRetention: orphanRetention})
 	if err != nil {
 		logger.Error("cannot load the catalogue", zap.Error(err))
 		return 1
