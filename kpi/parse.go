@@ -29,6 +29,9 @@ type ParseOptions struct {
 	// enabled source of an unknown type is rejected; a disabled one is
 	// accepted, since the type may come with a later build.
 	KnownType func(string) bool
+	// RequireKPIs refuses a catalogue without KPIs, as the daemon does: an
+	// empty or truncated file must never replace a working catalogue.
+	RequireKPIs bool
 }
 
 var (
@@ -284,7 +287,7 @@ func (v *validator) catalogue(raw *rawCatalogue, opts ParseOptions) *Catalogue {
 		c.Sources = append(c.Sources, s)
 	}
 
-	if len(raw.KPIs) == 0 {
+	if len(raw.KPIs) == 0 && opts.RequireKPIs {
 		// An empty or truncated file (an editor's half-written save, a
 		// wrong --config) must never replace a working catalogue.
 		v.errorf("$.kpis", "the catalogue has no KPIs: an empty or truncated file is refused, and the catalogue in use (if any) stays")

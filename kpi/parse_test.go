@@ -48,7 +48,7 @@ func TestParseInvalid(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, err = Parse(path, data, ParseOptions{KnownType: knownTypes})
+			_, err = Parse(path, data, ParseOptions{KnownType: knownTypes, RequireKPIs: true})
 			if err == nil {
 				t.Fatalf("Parse accepted %s", name)
 			}

@@ -186,6 +186,9 @@ func TestCycleAcrossSources(t *testing.T) {
     type: derived
     settings:
       measurements: [{name: b, expr: x, inputs: {x: {source: one, measurement: a}}}]
+kpis:
+  - {id: k, name: K, domain: d, dashboard: technical, unit: count, direction: higher, source: {name: one, measurement: a}, targets: [{period: M1, value: 1}]}
+calendar: {launch: 2026-01-01}
 `
 	path := filepath.Join(dir, "kpis.yaml")
 	os.WriteFile(path, []byte(y), 0o644)
