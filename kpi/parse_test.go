@@ -1,8 +1,11 @@
 package kpi
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strings"
 	"testing"
 	"time"
 )
@@ -164,4 +167,65 @@ func FuzzParse(f *testing.F) {
 			Evaluate(c, Inputs{}, date("2026-05-01"))
 		}
 	})
+}
+
+// Hostile YAML of up to 1 MiB — the nesting that costs the YAML library
+// memory with the square of its depth, and the deepest nesting allowed,
+// repeated — is refused or parsed within a bound on memory and time, with
+// the place named. The bound is the project's: 256 MiB and 10 s for any
+// input; these stay far under it.
+func TestHostileYAMLIsBounded(t *testing.T) {
+	deepFlow := strings.Repeat("[", 1<<20)
+	var deepBlock strings.Builder
+	for i := 0; deepBlock.Len() < 1<<20; i++ {
+		deepBlock.WriteString(strings.Repeat(" ", i%4000) + "k:\n")
+	}
+	compact := strings.Repeat("- ", 1<<19) + "x\n"
+	// The deepest nesting allowed, repeated up to the node bound.
+	var allowed strings.Builder
+	allowed.WriteString("sources: []\nkpis: []\nx:\n")
+	for n := 0; n+MaxYAMLDepth < MaxYAMLNodes-10; n += MaxYAMLDepth - 3 {
+		allowed.WriteString("  - " + strings.Repeat("[", MaxYAMLDepth-4) + strings.Repeat("]", MaxYAMLDepth-4) + "\n")
+	}
+	var keys, manyKeys, nodes strings.Builder
+	for i := 0; i < MaxYAMLMappingKeys; i++ {
+		fmt.Fprintf(&keys, "k%d: %d\n", i, i)
+	}
+	manyKeys.WriteString(keys.String() + "one_too_many: 1\n")
+	nodes.WriteString("x:\n")
+	for i := 0; i <= MaxYAMLNodes; i++ {
+		nodes.WriteString("  - 1\n")
+	}
+	for name, tc := range map[string]struct {
+		in   string
+		want string
+	}{
+		"deep flow":         {deepFlow, "h.yml:1:64: nested deeper than 64 levels"},
+		"deep block":        {deepBlock.String(), "h.yml:65:"},
+		"compact sequence":  {compact, "h.yml:1:"},
+		"allowed depth":     {allowed.String(), ""},
+		"most keys allowed": {keys.String(), ""},
+		"too many keys":     {manyKeys.String(), "h.yml:2001:1: a mapping of more than 2000 keys"},
+		"too many nodes":    {nodes.String(), "h.yml:100001:"},
+		"too large":         {strings.Repeat("#", MaxYAMLBytes+1), "h.yml: larger than"},
+	} {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		begin := time.Now()
+		_, err := ParseYAML("h.yml", []byte(tc.in))
+		took := time.Since(begin)
+		runtime.ReadMemStats(&after)
+		alloc := after.TotalAlloc - before.TotalAlloc
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%s: %v", name, err)
+		case tc.want != "" && (err == nil || !strings.HasPrefix(err.Error(), tc.want)):
+			t.Errorf("%s: %v, want %s…", name, err, tc.want)
+		}
+		if alloc > 256<<20 || took > 10*time.Second {
+			t.Errorf("%s: %d MiB, %s", name, alloc>>20, took)
+		}
+		t.Logf("%s: %d KiB allocated, %s", name, alloc>>10, took.Round(time.Millisecond))
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -189,4 +190,13 @@ func FuzzParseCSV(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A values file nested 50,000 levels deep (100 KB) used to take the daemon
+// down with "out of memory" when re-read; it is refused with its place.
+func TestDeepValuesFileIsRefused(t *testing.T) {
+	_, err := ParseYAML("v.yaml", []byte("nps: "+strings.Repeat("[", 50000)+"\n"))
+	if err == nil || !strings.HasPrefix(err.Error(), "v.yaml:1:") || !strings.Contains(err.Error(), "nested deeper than") {
+		t.Errorf("deep values file: %v", err)
+	}
 }
