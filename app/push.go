@@ -99,9 +99,17 @@ func (a *App) applyPush(values []exporter.PushValue, now time.Time) error {
 	reject := func(v exporter.PushValue, field string, status int, reason, format string, args ...any) error {
 		return &exporter.PushError{Status: status, Reason: reason, Field: fmt.Sprintf("values[%d]%s", v.Index, field), Msg: fmt.Sprintf(format, args...)}
 	}
-	// Oldest first, so that a batch may carry a series' values in any order.
+	// Oldest first, so that a batch may carry a series' values in any order;
+	// a value without a timestamp is "now", so it comes after every
+	// backfilled one, whatever its place in the body.
 	ordered := slices.Clone(values)
-	sort.SliceStable(ordered, func(i, j int) bool { return ordered[i].Timestamp.Before(ordered[j].Timestamp) })
+	at := func(v exporter.PushValue) time.Time {
+		if v.Timestamp.IsZero() {
+			return now
+		}
+		return v.Timestamp
+	}
+	sort.SliceStable(ordered, func(i, j int) bool { return at(ordered[i]).Before(at(ordered[j])) })
 
 	inputs := a.cfg.Store.Inputs()
 	working := map[string]map[string]kpi.Measurement{} // source → series → measurement

@@ -221,3 +221,24 @@ kpis:
 		t.Errorf("value time %s (want the oldest input %s), input time %s", r.ValueTime, t0, r.InputTime)
 	}
 }
+
+// One request may carry a value without a timestamp ("now") and backfill
+// values of the same series, in any order: they apply in time order, so
+// the untimestamped one is the current value. (It was refused when it came
+// first in the body.)
+func TestPushNowAndBackfillInOneRequest(t *testing.T) {
+	f := start(t, pushCatalogue)
+	day := testclock.Now().Add(-48 * time.Hour).Truncate(time.Second)
+	if err := push(t, f,
+		exporter.PushValue{KPI: "headcount", Value: 14},
+		exporter.PushValue{KPI: "headcount", Value: 11, Timestamp: day},
+		exporter.PushValue{KPI: "headcount", Value: 12, Timestamp: day.Add(24 * time.Hour)},
+	); err != nil {
+		t.Fatalf("refused: %v", err)
+	}
+	f.waitValue(t, "headcount", 14)
+	h := f.app.cfg.Store.History("headcount")
+	if len(h) != 3 || h[0].V != 11 || h[1].V != 12 || h[2].V != 14 {
+		t.Errorf("history %+v", h)
+	}
+}

@@ -113,9 +113,21 @@ func (e *Exporter) handlePush(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"status": "success", "accepted": n})
 }
 
+// PushTokenHeader carries the push token when the Authorization header is
+// taken by the web config's basic auth (which guards every endpoint, the
+// push API included): a pusher then sends both.
+const PushTokenHeader = "X-KPI-Push-Token"
+
 func (e *Exporter) authorized(r *http.Request) bool {
-	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
+	token := r.Header.Get(PushTokenHeader)
+	if token == "" {
+		scheme, bearer, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") {
+			return false
+		}
+		token = bearer
+	}
+	if token == "" {
 		return false
 	}
 	// Compare with every token, so that the time taken says nothing about
@@ -130,7 +142,7 @@ func (e *Exporter) authorized(r *http.Request) bool {
 func (e *Exporter) push(r *http.Request) (int, error) {
 	if !e.authorized(r) {
 		return 0, &PushError{Status: http.StatusUnauthorized, Reason: ReasonUnauthorized, Field: "Authorization",
-			Msg: "a valid bearer token is required (Authorization: Bearer <token>)"}
+			Msg: "a valid push token is required (Authorization: Bearer <token>, or " + PushTokenHeader + ": <token> beside basic auth)"}
 	}
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
@@ -197,6 +209,14 @@ func DecodePush(body []byte, now time.Time) ([]PushValue, error) {
 		if err := strictDecode(raw, &v); err != nil {
 			return nil, jsonError(at, err)
 		}
+		if len(v.Labels) > MaxPushLabels {
+			return nil, malformed(at+".labels", "%d labels; at most %d", len(v.Labels), MaxPushLabels)
+		}
+		for name, value := range v.Labels {
+			if len(name) > MaxPushLabelLength || len(value) > MaxPushLabelLength {
+				return nil, malformed(at+".labels."+truncateField(name), "label names and values are at most %d bytes", MaxPushLabelLength)
+			}
+		}
 		pv := PushValue{Index: i, Labels: v.Labels}
 		switch {
 		case v.KPI != nil && v.Measurement != nil:
@@ -221,6 +241,10 @@ func DecodePush(body []byte, now time.Time) ([]PushValue, error) {
 			if err != nil {
 				return nil, malformed(at+".timestamp", "%q is not an RFC 3339 time (2006-01-02T15:04:05Z)", *v.Timestamp)
 			}
+			if t.IsZero() || t.Year() < 1970 {
+				return nil, &PushError{Status: http.StatusUnprocessableEntity, Reason: ReasonTimestamp, Field: at + ".timestamp",
+					Msg: fmt.Sprintf("%s is not the time of a measurement (leave the timestamp out for now)", *v.Timestamp)}
+			}
 			if t.After(now.Add(time.Minute)) {
 				return nil, &PushError{Status: http.StatusUnprocessableEntity, Reason: ReasonTimestamp, Field: at + ".timestamp",
 					Msg: fmt.Sprintf("%s is in the future", *v.Timestamp)}
@@ -230,6 +254,21 @@ func DecodePush(body []byte, now time.Time) ([]PushValue, error) {
 		out = append(out, pv)
 	}
 	return out, nil
+}
+
+// Bounds of a pushed value's labels: a label is a dimension such as a
+// team or a survey, never a blob (30 series with 1 MB labels made a 31 MB
+// state file and a 31 MB scrape).
+const (
+	MaxPushLabels      = 16
+	MaxPushLabelLength = 128
+)
+
+func truncateField(s string) string {
+	if len(s) > 32 {
+		return s[:32] + "…"
+	}
+	return s
 }
 
 func strictDecode(data []byte, v any) error {

@@ -3,6 +3,8 @@ package exporter
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -160,4 +162,35 @@ func TestPushRejectsMalformedRequests(t *testing.T) {
 	if got := testutil.ToFloat64(e.pushMetrics.requests.WithLabelValues("422")); got != 2 {
 		t.Errorf("kpi_push_requests_total{code=422} = %v", got)
 	}
+}
+
+// A zero timestamp is not "now" but an error, and labels are bounded.
+func TestPushTimestampZeroAndLabelBounds(t *testing.T) {
+	now := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+	for name, tc := range map[string]struct {
+		body, field string
+	}{
+		"year 1":      {`{"values":[{"kpi":"a","value":1,"timestamp":"0001-01-01T00:00:00Z"}]}`, "values[0].timestamp"},
+		"before 1970": {`{"values":[{"kpi":"a","value":1,"timestamp":"1969-12-31T23:59:59Z"}]}`, "values[0].timestamp"},
+		"long value":  {`{"values":[{"measurement":"m","value":1,"labels":{"team":"` + strings.Repeat("x", MaxPushLabelLength+1) + `"}}]}`, "values[0].labels.team"},
+		"long name":   {`{"values":[{"measurement":"m","value":1,"labels":{"` + strings.Repeat("n", 200) + `":"x"}}]}`, "values[0].labels." + strings.Repeat("n", 32) + "…"},
+		"many labels": {`{"values":[{"measurement":"m","value":1,"labels":{` + manyLabels(MaxPushLabels+1) + `}}]}`, "values[0].labels"},
+	} {
+		_, err := DecodePush([]byte(tc.body), now)
+		var pe *PushError
+		if !errors.As(err, &pe) || pe.Field != tc.field {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	if _, err := DecodePush([]byte(`{"values":[{"measurement":"m","value":1,"labels":{`+manyLabels(MaxPushLabels)+`}}]}`), now); err != nil {
+		t.Errorf("the most labels allowed: %v", err)
+	}
+}
+
+func manyLabels(n int) string {
+	var parts []string
+	for i := 0; i < n; i++ {
+		parts = append(parts, fmt.Sprintf(`"l%d":"v"`, i))
+	}
+	return strings.Join(parts, ",")
 }

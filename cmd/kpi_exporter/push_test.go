@@ -1,8 +1,17 @@
 package main
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
 	"io"
+	"math/big"
+	"net"
 	"net/http"
 	"path/filepath"
 	"slices"
@@ -12,6 +21,10 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/bakhmach-hub/kpi_exporter/internal/testproc"
 )
 
 const pushToken = "push-token-for-tests-0123456789"
@@ -171,5 +184,91 @@ func TestReadTokens(t *testing.T) {
 	}
 	if _, err := readTokens(filepath.Join(dir, "missing")); err == nil {
 		t.Error("a missing tokens file")
+	}
+}
+
+// selfSigned writes a certificate for 127.0.0.1 and its key into dir and
+// returns a pool that trusts it.
+func selfSigned(t *testing.T, dir string) *x509.CertPool {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "kpi_exporter test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, _ := x509.MarshalECPrivateKey(key)
+	writeFile(t, filepath.Join(dir, "tls.crt"), string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})))
+	writeFile(t, filepath.Join(dir, "tls.key"), string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb})))
+	cert, _ := x509.ParseCertificate(der)
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	return pool
+}
+
+// With TLS and basic auth in the web config (which guard every endpoint),
+// a pusher sends its basic auth credentials and the push token in
+// X-KPI-Push-Token. Today every combination was 401: both read the one
+// Authorization header.
+func TestPushWithTLSAndBasicAuth(t *testing.T) {
+	dir := t.TempDir()
+	pool := selfSigned(t, dir)
+	hash, err := bcrypt.GenerateFromPassword([]byte("prom-pass"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(dir, "web.yml"), "tls_server_config:\n  cert_file: tls.crt\n  key_file: tls.key\nbasic_auth_users:\n  pusher: "+string(hash)+"\n")
+	writeFile(t, filepath.Join(dir, "kpis.yaml"), pushDaemonCatalogue)
+	writeFile(t, filepath.Join(dir, "tokens"), pushToken+"\n")
+	addr := testproc.FreeAddr(t)
+	_, logs := testproc.Start(t, dir, []string{"KPI_LISTEN_ADDRESS=" + addr, "KPI_CONFIG=kpis.yaml", "KPI_STATE_DIR=state", "KPI_PUSH_TOKENS_FILE=tokens"},
+		binary, "--web.config.file=web.yml")
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	send := func(user, pass, header, token string) (int, string) {
+		req, _ := http.NewRequest(http.MethodPost, "https://"+addr+"/api/v1/values", strings.NewReader(`{"values":[{"kpi":"dev_sat","value":7.5}]}`))
+		req.Header.Set("Content-Type", "application/json")
+		if user != "" {
+			req.SetBasicAuth(user, pass)
+		}
+		if header != "" {
+			req.Header.Set(header, token)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		code, _ := send("pusher", "prom-pass", "X-KPI-Push-Token", pushToken)
+		if code == http.StatusOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("push with basic auth and X-KPI-Push-Token never accepted (%d):\n%s", code, logs)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for name, tc := range map[string]struct {
+		user, pass, header, token string
+		want                      int
+	}{
+		"no push token":    {"pusher", "prom-pass", "", "", http.StatusUnauthorized},
+		"wrong push token": {"pusher", "prom-pass", "X-KPI-Push-Token", "wrong-token-0123456789", http.StatusUnauthorized},
+		"no basic auth":    {"", "", "X-KPI-Push-Token", pushToken, http.StatusUnauthorized},
+		"bearer, no basic": {"", "", "Authorization", "Bearer " + pushToken, http.StatusUnauthorized},
+		"wrong password":   {"pusher", "nope", "X-KPI-Push-Token", pushToken, http.StatusUnauthorized},
+	} {
+		if code, body := send(tc.user, tc.pass, tc.header, tc.token); code != tc.want {
+			t.Errorf("%s: %d %s, want %d", name, code, body, tc.want)
+		}
 	}
 }
