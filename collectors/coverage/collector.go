@@ -36,6 +36,8 @@ type Settings struct {
 	// GitHub connection, needed only by artifact inputs.
 	GitHub  *githubapi.Settings `yaml:"github"`
 	Reports []ReportSettings    `yaml:"reports"`
+	// Limits bound what one report may cost (see Limits).
+	Limits Limits `yaml:"limits"`
 }
 
 // ReportSettings name one report and the inputs merged into it.
@@ -237,6 +239,7 @@ func measurements(t Totals, ls kpi.Labels, at time.Time) []kpi.Measurement {
 
 func (c *Collector) report(ctx context.Context, rs ReportSettings) (Totals, error) {
 	merged := NewReport(rs.StripPrefix)
+	merged.SetLimits(c.s.Limits)
 	for i, in := range rs.Inputs {
 		parts, err := c.input(ctx, rs, i, in)
 		if err != nil {
@@ -306,6 +309,7 @@ func (c *Collector) cachedParse(rs ReportSettings, name, key string, open func()
 	}
 	defer rc.Close()
 	r := NewReport(rs.StripPrefix)
+	r.SetLimits(c.s.Limits)
 	if err := Parse(name, rc, rs.Format, r); err != nil {
 		return nil, err
 	}
@@ -346,6 +350,7 @@ func (c *Collector) fetchURL(ctx context.Context, rs ReportSettings, in InputCon
 		return nil, fmt.Errorf("%s: %s", redact(in.URL), resp.Status)
 	}
 	r := NewReport(rs.StripPrefix)
+	r.SetLimits(c.s.Limits)
 	if err := Parse(redact(in.URL), io.LimitReader(resp.Body, maxDownload), rs.Format, r); err != nil {
 		return nil, err
 	}
@@ -441,6 +446,7 @@ func (c *Collector) artifactReports(ctx context.Context, rs ReportSettings, owne
 		return nil, fmt.Errorf("artifact %d: %w", art.GetID(), err)
 	}
 	merged := NewReport(rs.StripPrefix)
+	merged.SetLimits(c.s.Limits)
 	parsed := 0
 	for _, zf := range zr.File {
 		if zf.FileInfo().IsDir() {
@@ -451,6 +457,7 @@ func (c *Collector) artifactReports(ctx context.Context, rs ReportSettings, owne
 			return nil, fmt.Errorf("artifact %d %s: %w", art.GetID(), zf.Name, err)
 		}
 		r := NewReport(rs.StripPrefix)
+		r.SetLimits(c.s.Limits)
 		entry := fmt.Sprintf("artifact:%s/%s", art.GetName(), path.Clean(zf.Name))
 		err = Parse(entry, rc, rs.Format, r)
 		rc.Close()

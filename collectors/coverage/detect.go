@@ -26,16 +26,28 @@ var ErrUnknownFormat = errors.New("not a coverage report of a known format")
 var Formats = []string{FormatLCOV, FormatCobertura, FormatJaCoCo, FormatGo, FormatClover}
 
 // Open unwraps gzip and a UTF-8 byte-order mark, so that what follows is the
-// report itself.
-func Open(rd io.Reader) (io.Reader, error) {
-	br := bufio.NewReaderSize(rd, 64<<10)
+// report itself, at most DefaultMaxBytes of it.
+func Open(rd io.Reader) (io.Reader, error) { return open(rd, DefaultMaxBytes) }
+
+func open(rd io.Reader, maxBytes int64) (*bufio.Reader, error) {
+	return openLimited(rd, Limits{MaxBytes: maxBytes}.withDefaults())
+}
+
+func openLimited(rd io.Reader, l Limits) (*bufio.Reader, error) {
+	maxBytes := l.MaxBytes
+	counted := &countingReader{r: rd}
+	br := bufio.NewReaderSize(counted, 64<<10)
 	head, _ := br.Peek(2)
 	if len(head) == 2 && head[0] == 0x1f && head[1] == 0x8b {
 		zr, err := gzip.NewReader(br)
 		if err != nil {
 			return nil, err
 		}
-		br = bufio.NewReaderSize(zr, 64<<10)
+		// The caps are on what the gzip inflates to: a 4 MB gzip of XML
+		// inflated to 8 GiB before.
+		br = bufio.NewReaderSize(&cappedReader{r: zr, left: maxBytes, max: maxBytes, compressed: counted, ratio: l.MaxRatio}, 64<<10)
+	} else {
+		br = bufio.NewReaderSize(&cappedReader{r: br, left: maxBytes, max: maxBytes}, 64<<10)
 	}
 	if bom, _ := br.Peek(3); bytes.Equal(bom, []byte{0xef, 0xbb, 0xbf}) {
 		_, _ = br.Discard(3) // the three bytes Peek has just buffered
@@ -87,13 +99,26 @@ func rootElement(b []byte) string {
 	}
 }
 
-// Parse reads one report of the given format (FormatAuto: detected) into r.
-func Parse(name string, rd io.Reader, format string, r *Report) error {
-	in, err := Open(rd)
+// Parse reads one report of the given format (FormatAuto: detected) into r,
+// within r's limits: past them it stops with an error wrapping ErrLimit.
+func Parse(name string, rd io.Reader, format string, r *Report) (err error) {
+	if r.budget == nil {
+		r.SetLimits(r.limits)
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			be, ok := p.(budgetExceeded)
+			if !ok {
+				panic(p)
+			}
+			err = fmt.Errorf("%s: %w", name, limitError("more than %d line records (limits.max_lines)", be.max))
+		}
+	}()
+	in, err := openLimited(rd, r.limits)
 	if err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
-	br := in.(*bufio.Reader)
+	br := in
 	if format == FormatAuto {
 		if format, err = Detect(br); err != nil {
 			return fmt.Errorf("%s: %w", name, err)

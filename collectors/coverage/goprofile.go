@@ -10,12 +10,10 @@ import (
 	"golang.org/x/tools/cover"
 )
 
-// maxGoProfile bounds a Go coverprofile read into memory: the cover
-// library parses whole profiles.
-const maxGoProfile = 512 << 20
-
-// maxBlockLines bounds the lines one block is spread over for the split.
-const maxBlockLines = 100000
+// maxBlockLines bounds the lines one block is spread over for the split: a
+// real block is a basic block of a few lines; hostile blocks spanning
+// millions of lines each cost 7 s of CPU for a 24 KB profile before.
+const maxBlockLines = 10000
 
 var goLine = regexp.MustCompile(`^(.+):([0-9]+)\.([0-9]+),([0-9]+)\.([0-9]+) ([0-9]+) ([0-9]+)$`)
 
@@ -33,7 +31,7 @@ func ParseGoProfile(name string, rd io.Reader, r *Report) error {
 		return fmt.Errorf("%s: %w", name, err)
 	}
 	if len(data) > maxGoProfile {
-		return fmt.Errorf("%s: larger than %d bytes", name, maxGoProfile)
+		return fmt.Errorf("%s: %w", name, limitError("a Go profile larger than %d bytes", maxGoProfile))
 	}
 	profiles, err := cover.ParseProfilesFromReader(bytes.NewReader(data))
 	if err != nil {
@@ -63,6 +61,9 @@ func ParseGoProfile(name string, rd io.Reader, r *Report) error {
 			if b.NumStmt == 0 || b.EndLine-b.StartLine > maxBlockLines {
 				continue // a hostile block spanning millions of lines has no lines for the split
 			}
+			// Every line a block spans is work: hostile blocks spanning
+			// millions of lines each stop at the report's line budget.
+			r.budget.take(int64(b.EndLine-b.StartLine) + 1)
 			for l := b.StartLine; l <= b.EndLine; l++ {
 				v := perLine[l]
 				if b.Count > 0 {

@@ -81,7 +81,7 @@ func ParseLCOV(name string, rd io.Reader, r *Report) error {
 			if f != nil {
 				return fail("SF before end_of_record")
 			}
-			f, fname = &fileCov{lineOnly: true}, string(rest)
+			f, fname = &fileCov{lineOnly: true, budget: r.budget}, string(rest)
 		case "DA":
 			if f == nil {
 				return fail("DA outside a file record")

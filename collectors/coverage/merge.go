@@ -4,6 +4,10 @@ package coverage
 // (hit when the sum is above 0), functions by sum, Go blocks as the cover
 // tool merges them (by sum; a set-mode block is 0 or 1), counters by sum.
 func (r *Report) Merge(o *Report) {
+	// Reports are merged after each was parsed within its limits.
+	b := r.budget
+	r.budget = nil
+	defer func() { r.budget = b }()
 	for name, of := range o.files {
 		f := r.files[name]
 		if f == nil {

@@ -29,6 +29,15 @@ type Report struct {
 	// declared holds the kinds the parsed formats carry: they are exported
 	// even at 0 of 0, so an empty report is 0 of 0 in every format.
 	declared kinds
+	// limits bound the parse; budget counts its line records.
+	limits Limits
+	budget *lineBudget
+}
+
+// SetLimits sets the report's limits (the zero value: the defaults).
+func (r *Report) SetLimits(l Limits) {
+	r.limits = l.withDefaults()
+	r.budget = &lineBudget{left: r.limits.MaxLines, max: r.limits.MaxLines}
 }
 
 // kinds is a set of the numbers a format carries.
@@ -53,6 +62,9 @@ type fileCov struct {
 	funcs    map[string]int64
 	blocks   map[blockKey]*block
 	partial  map[int]bool // lines Codecov calls partial without branch records
+	// records counts the line records; budget is the report's.
+	records int
+	budget  *lineBudget
 	// lineOnly marks LCOV's files: without any line record they count
 	// nothing, functions and branches included, as lcov --summary counts.
 	lineOnly bool
@@ -62,9 +74,14 @@ type fileCov struct {
 func (r *Report) addRecord(name string, rec *fileCov) {
 	name = r.normalise(name)
 	if cur := r.files[name]; cur != nil {
+		// The record's lines were counted as it was read.
+		b := cur.budget
+		cur.budget = nil
 		cur.merge(rec)
+		cur.budget = b
 		return
 	}
+	rec.budget = r.budget
 	r.files[name] = rec
 }
 
@@ -97,7 +114,9 @@ type block struct {
 
 // NewReport starts an empty report; strip holds path prefixes to remove.
 func NewReport(strip []string) *Report {
-	return &Report{files: map[string]*fileCov{}, strip: strip}
+	r := &Report{files: map[string]*fileCov{}, strip: strip}
+	r.SetLimits(Limits{})
+	return r
 }
 
 // normalise makes paths of different tools comparable: forward slashes,
@@ -119,7 +138,7 @@ func (r *Report) file(name string) *fileCov {
 	name = r.normalise(name)
 	f := r.files[name]
 	if f == nil {
-		f = &fileCov{}
+		f = &fileCov{budget: r.budget}
 		r.files[name] = f
 	}
 	return f
@@ -134,7 +153,7 @@ func (r *Report) splitFile(name string) *fileCov {
 	}
 	f := r.splitOnly[name]
 	if f == nil {
-		f = &fileCov{}
+		f = &fileCov{budget: r.budget}
 		r.splitOnly[name] = f
 	}
 	return f
@@ -147,9 +166,16 @@ func (f *fileCov) addLine(n int, hits int64) {
 	if n < 1 {
 		return
 	}
-	if n >= denseLines {
+	// The slice grows only while the file's records fill a fair share of
+	// it: a hostile line number near 2^20 in a file of a few records goes
+	// to the map, not into 8 MiB of slice.
+	if n >= denseLines || n >= len(f.lines) && n > 4*f.records+1024 {
 		if f.sparse == nil {
 			f.sparse = map[int]int64{}
+		}
+		if f.sparse[n] == 0 {
+			f.records++
+			f.budget.take(1)
 		}
 		f.sparse[n] = satAdd(satAdd(f.sparse[n], max(hits, 0)), boolInt(f.sparse[n] == 0))
 		return
@@ -161,6 +187,10 @@ func (f *fileCov) addLine(n int, hits int64) {
 	}
 	if hits < 0 {
 		hits = 0
+	}
+	if f.lines[n] == 0 {
+		f.records++
+		f.budget.take(1)
 	}
 	f.lines[n] = satAdd(satAdd(f.lines[n], hits), boolInt(f.lines[n] == 0)) // the +1 marks the record
 }

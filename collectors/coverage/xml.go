@@ -12,12 +12,40 @@ import (
 // xmlReader streams an XML report token by token (never the whole
 // document in memory) and knows the line of the token it is on.
 type xmlReader struct {
-	name string
-	dec  *xml.Decoder
+	name   string
+	dec    *xml.Decoder
+	limits Limits
+	depth  int
 }
 
-func newXMLReader(name string, rd io.Reader) *xmlReader {
-	dec := xml.NewDecoder(rd)
+// token is the next token within the limits (the caller's wrap adds the
+// place): nesting deeper than
+// limits.max_depth (2 million levels read as an empty report before) or a
+// token larger than limits.max_token_bytes is an error.
+func (x *xmlReader) token() (xml.Token, error) {
+	before := x.dec.InputOffset()
+	tok, err := x.dec.Token()
+	if err != nil {
+		return tok, err
+	}
+	if n := x.dec.InputOffset() - before; n > x.limits.MaxTokenBytes {
+		return nil, limitError("an XML token of %d bytes, more than %d (limits.max_token_bytes)", n, x.limits.MaxTokenBytes)
+	}
+	switch tok.(type) {
+	case xml.StartElement:
+		x.depth++
+		if x.depth > x.limits.MaxDepth {
+			return nil, limitError("XML nested deeper than %d elements (limits.max_depth)", x.limits.MaxDepth)
+		}
+	case xml.EndElement:
+		x.depth--
+	}
+	return tok, nil
+}
+
+func newXMLReader(name string, rd io.Reader, l Limits) *xmlReader {
+	l = l.withDefaults()
+	dec := xml.NewDecoder(&tokenGuard{r: rd, max: l.MaxTokenBytes})
 	dec.Strict = true
 	dec.CharsetReader = func(charset string, input io.Reader) (io.Reader, error) {
 		if strings.EqualFold(charset, "utf-8") || strings.EqualFold(charset, "us-ascii") || strings.EqualFold(charset, "iso-8859-1") {
@@ -25,7 +53,7 @@ func newXMLReader(name string, rd io.Reader) *xmlReader {
 		}
 		return nil, fmt.Errorf("unsupported charset %s", charset)
 	}
-	return &xmlReader{name: name, dec: dec}
+	return &xmlReader{name: name, dec: dec, limits: l}
 }
 
 // line is the line of the decoder's current position.
@@ -83,7 +111,7 @@ func (x *xmlReader) intAttr(e xml.StartElement, name string, required bool) (int
 // the records.
 func ParseCobertura(name string, rd io.Reader, r *Report) error {
 	r.declare(kindLines | kindBranches | kindFunctions)
-	x := newXMLReader(name, rd)
+	x := newXMLReader(name, rd, r.limits)
 	var file, class string
 	var f *fileCov
 	claims := [4]int64{-1, -1, -1, -1} // lines-valid, lines-covered, branches-valid, branches-covered
@@ -127,7 +155,7 @@ func ParseCobertura(name string, rd io.Reader, r *Report) error {
 		clear(inMethods)
 	}
 	for {
-		tok, err := x.dec.Token()
+		tok, err := x.token()
 		if errors.Is(err, io.EOF) {
 			break
 		}
@@ -258,12 +286,12 @@ func parseCondition(s string) (covered, total int64, ok bool) {
 // counters (a missing counter is 0 of 0); the per-line elements give the
 // Codecov split.
 func ParseJaCoCo(name string, rd io.Reader, r *Report) error {
-	x := newXMLReader(name, rd)
+	x := newXMLReader(name, rd, r.limits)
 	depth := 0
 	seenRoot := false
 	pkg, file := "", ""
 	for {
-		tok, err := x.dec.Token()
+		tok, err := x.token()
 		if errors.Is(err, io.EOF) {
 			break
 		}
@@ -352,12 +380,12 @@ func add(a, b Count) Count { return Count{a.Covered + b.Covered, a.Total + b.Tot
 // split, where a cond line is covered by its count (not truecount +
 // falsecount) and partial when one way was never taken.
 func ParseClover(name string, rd io.Reader, r *Report) error {
-	x := newXMLReader(name, rd)
+	x := newXMLReader(name, rd, r.limits)
 	inProject, seenProject := false, false
 	var file *fileCov
 	depth, projectDepth := 0, 0
 	for {
-		tok, err := x.dec.Token()
+		tok, err := x.token()
 		if errors.Is(err, io.EOF) {
 			break
 		}
