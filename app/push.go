@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -85,8 +84,6 @@ func (a *App) pushBatch(first pushRequest) {
 		r.reply <- saveErr
 	}
 }
-
-var labelName = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
 
 // seriesKey identifies a measurement series within a source.
 func seriesKey(name string, labels kpi.Labels) string { return name + labels.String() }
@@ -179,9 +176,9 @@ func (a *App) applyPush(values []exporter.PushValue, now time.Time) error {
 				return pe
 			}
 			for n := range v.Labels {
-				if !labelName.MatchString(n) || n == "source" || strings.HasPrefix(n, "__") {
+				if !kpi.MeasurementName.MatchString(n) || kpi.ReservedLabel(n) {
 					return reject(v, ".labels."+n, http.StatusBadRequest, exporter.ReasonMalformed,
-						"not a usable label name ([a-zA-Z_][a-zA-Z0-9_]*, not source, not starting with __)")
+						"not a usable label name ([a-z_][a-z0-9_]*, not one the exporter sets: source, kpi, domain, job, instance, collector, __…)")
 				}
 			}
 			labels = kpi.LabelsFromMap(v.Labels)

@@ -143,8 +143,8 @@ func CheckMeasurement(m kpi.Measurement) error {
 		return fmt.Errorf("measurement name %q is not [a-z_][a-z0-9_]*", m.Name)
 	}
 	for _, l := range m.Labels {
-		if !metricNamePart.MatchString(l.Name) || l.Name == "source" {
-			return fmt.Errorf("measurement %s: label name %q is not [a-z_][a-z0-9_]* (nor \"source\")", m.Name, l.Name)
+		if !metricNamePart.MatchString(l.Name) || kpi.ReservedLabel(l.Name) {
+			return fmt.Errorf("measurement %s: label name %q is not [a-z_][a-z0-9_]*, or is one the exporter sets (source, kpi, domain, job, instance, collector)", m.Name, l.Name)
 		}
 	}
 	if math.IsNaN(m.Value) || math.IsInf(m.Value, 0) {

@@ -146,6 +146,29 @@ func ParseYAML(file string, data []byte) (f *ast.File, err error) {
 	return f, nil
 }
 
+// MeasurementName is what a measurement or label name may be: a part of a
+// Prometheus metric name, the same for every source type.
+var MeasurementName = regexp.MustCompile(`^[a-z_][a-z0-9_]*$`)
+
+// ReservedLabel reports whether a label name is one the exporter or
+// Prometheus sets, which a measurement's labels must not shadow.
+func ReservedLabel(name string) bool {
+	switch name {
+	case "source", "kpi", "domain", "job", "instance", "collector":
+		return true
+	}
+	return strings.HasPrefix(name, "__")
+}
+
+func sortedKeys(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
 // Bounds of a YAML document read from outside (a catalogue, a values
 // file), checked before the YAML library sees it. The library's memory
 // grows with the square of the nesting depth (depth 20,000 costs 666 MB,
@@ -486,8 +509,18 @@ func (v *validator) kpi(p string, rk *rawKPI, c *Catalogue) KPI {
 	case !declared:
 		v.errorf(p+".source.name", "KPI %q is bound to undeclared source %q", k.ID, b.Name)
 	}
-	if b.Measurement == "" {
+	switch {
+	case b.Measurement == "":
 		v.errorf(p+".source.measurement", "KPI %q names no measurement", k.ID)
+	case !MeasurementName.MatchString(b.Measurement):
+		// A name such as bad-metric or bad.metric would be sanitised into
+		// the same metric family as another and break /metrics.
+		v.errorf(p+".source.measurement", "measurement %q is not a metric name part ([a-z_][a-z0-9_]*)", b.Measurement)
+	}
+	for _, name := range sortedKeys(b.Labels) {
+		if !MeasurementName.MatchString(name) || ReservedLabel(name) {
+			v.errorf(p+".source.labels."+name, "label name %q is not [a-z_][a-z0-9_]*, or is one the exporter sets (source, kpi, domain, job, instance, __…)", name)
+		}
 	}
 	switch k.Source.Aggregate {
 	case AggNone, AggSum, AggAvg, AggMin, AggMax:

@@ -229,3 +229,23 @@ func TestHostileYAMLIsBounded(t *testing.T) {
 		t.Logf("%s: %d KiB allocated, %s", name, alloc>>10, took.Round(time.Millisecond))
 	}
 }
+
+// Measurement and label names of bindings are metric name parts and do not
+// shadow the exporter's labels: bad-metric and bad.metric used to be
+// sanitised into one family, and /metrics failed promtool check metrics.
+func TestBindingNames(t *testing.T) {
+	for _, tc := range []struct{ binding, want string }{
+		{`{name: s, measurement: bad-metric}`, `measurement "bad-metric" is not a metric name part`},
+		{`{name: s, measurement: bad.metric}`, `measurement "bad.metric" is not a metric name part`},
+		{`{name: s, measurement: m, labels: {source: x}}`, `label name "source"`},
+		{`{name: s, measurement: m, labels: {kpi: x}}`, `label name "kpi"`},
+		{`{name: s, measurement: m, labels: {Team-A: x}}`, `label name "Team-A"`},
+		{`{name: s, measurement: m, labels: {__name__: x}}`, `label name "__name__"`},
+	} {
+		y := "sources: [{name: s, type: file}]\ncalendar: {launch: 2026-01-01}\nkpis:\n  - {id: k, name: K, domain: d, dashboard: technical, unit: count, direction: higher, source: " +
+			tc.binding + ", targets: [{period: M1, value: 1}]}\n"
+		if _, err := Parse("c.yml", []byte(y), ParseOptions{}); err == nil || !strings.Contains(err.Error(), tc.want) || !strings.HasPrefix(err.Error(), "c.yml:4:") {
+			t.Errorf("%s: %v", tc.binding, err)
+		}
+	}
+}

@@ -48,7 +48,7 @@ func TestParseYAMLErrors(t *testing.T) {
 		"b:\n  - {labels: {x: y}}\n":                "v.yaml:2:3: b[0] has no value",
 		"Bad: 1\n":                                  `v.yaml:1:6: measurement name "Bad" is not [a-z_][a-z0-9_]*`,
 		"a: .nan\n":                                 "v.yaml:1:4: measurement a: value NaN is not a finite number",
-		"b:\n  - {value: 1, labels: {source: x}}\n": `v.yaml:2:3: measurement b: label name "source" is not [a-z_][a-z0-9_]* (nor "source")`,
+		"b:\n  - {value: 1, labels: {source: x}}\n": `v.yaml:2:3: measurement b: label name "source" is not [a-z_][a-z0-9_]*, or is one the exporter sets (source, kpi, domain, job, instance, collector)`,
 	}
 	for in, want := range cases {
 		_, err := ParseYAML("v.yaml", []byte(in))
