@@ -11,6 +11,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/bakhmach-hub/kpi_exporter/internal/redact"
 	"github.com/bakhmach-hub/kpi_exporter/kpi"
 )
 
@@ -298,7 +299,9 @@ func RunWith(ctx context.Context, j Job, now func() time.Time) (res Result) {
 		err = fmt.Errorf("timed out after %s: %w", j.Source.Timeout, err)
 	}
 	if err != nil {
-		return Result{Source: j.Source.Name, Start: res.Start, Err: err}
+		// Every configured secret is masked and upstream bodies are cut,
+		// before the error reaches the logs, the status page or the API.
+		return Result{Source: j.Source.Name, Start: res.Start, Err: redact.Err(err)}
 	}
 	res.Measurements = ms
 	return res

@@ -38,6 +38,7 @@ import (
 	promrules "github.com/bakhmach-hub/kpi_exporter/deploy/prometheus"
 	"github.com/bakhmach-hub/kpi_exporter/exporter"
 	"github.com/bakhmach-hub/kpi_exporter/grafana"
+	"github.com/bakhmach-hub/kpi_exporter/internal/redact"
 	"github.com/bakhmach-hub/kpi_exporter/kpi"
 	"github.com/bakhmach-hub/kpi_exporter/report"
 	"github.com/bakhmach-hub/kpi_exporter/store"
@@ -179,7 +180,8 @@ func newLogger(level, format string, w io.Writer) (*zap.Logger, error) {
 	} else {
 		enc = zapcore.NewJSONEncoder(ec)
 	}
-	return zap.New(zapcore.NewCore(enc, zapcore.Lock(zapcore.AddSync(w)), lvl)), nil
+	// Every secret the daemon was given is masked in every log line.
+	return zap.New(redact.Core(zapcore.NewCore(enc, zapcore.Lock(zapcore.AddSync(w)), lvl))), nil
 }
 
 func check(config, webConfig string, stdout, stderr io.Writer) int {
@@ -439,6 +441,7 @@ func readTokens(path string) ([]string, error) {
 		if len(line) < MinTokenLength || strings.ContainsAny(line, " \t") {
 			return nil, fmt.Errorf("%s:%d: a token must be at least %d characters without spaces", path, i+1, MinTokenLength)
 		}
+		redact.Register(line)
 		tokens = append(tokens, line)
 	}
 	if len(tokens) == 0 {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -640,5 +641,55 @@ func TestStopSaysWhetherStateWasSaved(t *testing.T) {
 	}
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
 		t.Errorf("exit %v, want 1", err)
+	}
+}
+
+// An upstream that echoes the request's headers in its error body must not
+// put the token into the logs, the status page or the JSON API: every
+// configured secret is masked there, and the body is cut.
+func TestEchoedTokenNeverShown(t *testing.T) {
+	const secret = "prom-bearer-SECRET-0123456789"
+	echo := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusBadRequest)
+		fmt.Fprintf(w, `{"status":"error","errorType":"bad_data","error":"rejected request with headers Authorization=%s %s"}`,
+			r.Header.Get("Authorization"), strings.Repeat("padding ", 1000))
+	}))
+	defer echo.Close()
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "token"), secret+"\n")
+	writeFile(t, filepath.Join(dir, "kpis.yaml"), `
+calendar: {plan_start: 2026-01-01, launch: 2026-01-01}
+sources:
+  - name: prom
+    type: prometheus
+    interval: 1s
+    settings:
+      url: `+echo.URL+`
+      bearer_token_file: token
+      queries: [{name: up_ratio, query: avg(up)}]
+kpis:
+  - {id: up, name: Up, domain: platform, dashboard: technical, unit: ratio, direction: higher,
+     source: {name: prom, measurement: up_ratio}, targets: [{period: Q1, value: 0.99}]}
+`)
+	d := startDaemon(t, dir, []string{"KPI_CONFIG=kpis.yaml", "KPI_STATE_DIR=state"})
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(d.get(t, "/api/v1/kpis"), "rejected request") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the source never failed:\n%s", d.logs)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	api, page := d.get(t, "/api/v1/kpis"), d.get(t, "/")
+	for where, text := range map[string]string{"logs": d.logs.String(), "JSON API": api, "status page": page} {
+		if strings.Contains(text, secret) {
+			t.Errorf("the token is in the %s", where)
+		}
+		if strings.Count(text, "padding") > 200 {
+			t.Errorf("the upstream body is shown whole in the %s", where)
+		}
+	}
+	if !strings.Contains(api, "&lt;secret&gt;") && !strings.Contains(api, `\u003csecret\u003e`) && !strings.Contains(api, "<secret>") {
+		t.Errorf("the mask is not shown in the API:\n%s", api)
 	}
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/bakhmach-hub/kpi_exporter/collectors"
 	"github.com/bakhmach-hub/kpi_exporter/collectors/githubapi"
+	secrets "github.com/bakhmach-hub/kpi_exporter/internal/redact"
 	"github.com/bakhmach-hub/kpi_exporter/kpi"
 )
 
@@ -329,6 +330,7 @@ func (c *Collector) fetchURL(ctx context.Context, rs ReportSettings, in InputCon
 		if err != nil {
 			return nil, fmt.Errorf("bearer_token_file: %w", err)
 		}
+		secrets.Register(string(tok))
 		req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(tok)))
 	}
 	id := rs.Name + "\x00" + in.URL

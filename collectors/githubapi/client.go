@@ -19,6 +19,7 @@ import (
 	"github.com/shurcooL/githubv4"
 
 	"github.com/bakhmach-hub/kpi_exporter/internal/atomicfile"
+	"github.com/bakhmach-hub/kpi_exporter/internal/redact"
 	"github.com/bakhmach-hub/kpi_exporter/kpi"
 )
 
@@ -146,6 +147,7 @@ func (a *appAuth) token(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	redact.Register(signed)
 	req.Header.Set("Authorization", "Bearer "+signed)
 	req.Header.Set("Accept", "application/vnd.github+json")
 	resp, err := a.base.RoundTrip(req)

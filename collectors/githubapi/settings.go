@@ -11,6 +11,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/bakhmach-hub/kpi_exporter/internal/redact"
 	"github.com/bakhmach-hub/kpi_exporter/kpi"
 )
 
@@ -95,6 +96,7 @@ func (s *Settings) readToken() (string, error) {
 		if t == "" {
 			return "", fmt.Errorf("environment variable %s (token_env) is empty or unset", s.TokenEnv)
 		}
+		redact.Register(t)
 		return t, nil
 	}
 	b, err := os.ReadFile(s.TokenFile)
@@ -105,6 +107,7 @@ func (s *Settings) readToken() (string, error) {
 	if t == "" {
 		return "", fmt.Errorf("token_file %s is empty", s.TokenFile)
 	}
+	redact.Register(t)
 	return t, nil
 }
 

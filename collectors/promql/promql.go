@@ -22,6 +22,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/bakhmach-hub/kpi_exporter/collectors"
+	"github.com/bakhmach-hub/kpi_exporter/internal/redact"
 	"github.com/bakhmach-hub/kpi_exporter/kpi"
 )
 
@@ -180,12 +181,14 @@ func (a *authRT) RoundTrip(r *http.Request) (*http.Response, error) {
 		if err != nil {
 			return nil, fmt.Errorf("bearer_token_file: %w", err)
 		}
+		redact.Register(string(tok))
 		r.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(tok)))
 	case a.s.BasicAuth != nil:
 		pw, err := os.ReadFile(a.s.BasicAuth.PasswordFile)
 		if err != nil {
 			return nil, fmt.Errorf("basic_auth.password_file: %w", err)
 		}
+		redact.Register(string(pw))
 		r.SetBasicAuth(a.s.BasicAuth.Username, strings.TrimSpace(string(pw)))
 	}
 	return a.base.RoundTrip(r)

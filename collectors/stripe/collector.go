@@ -17,6 +17,7 @@ import (
 
 	"github.com/bakhmach-hub/kpi_exporter/collectors"
 	"github.com/bakhmach-hub/kpi_exporter/internal/atomicfile"
+	secrets "github.com/bakhmach-hub/kpi_exporter/internal/redact"
 	"github.com/bakhmach-hub/kpi_exporter/kpi"
 )
 
@@ -127,12 +128,14 @@ func readKey(s Settings) (string, error) {
 		if k == "" {
 			return "", fmt.Errorf("environment variable %s (api_key_env) is empty or unset", s.APIKeyEnv)
 		}
+		secrets.Register(k)
 		return k, nil
 	case s.APIKeyFile != "":
 		b, err := os.ReadFile(s.APIKeyFile)
 		if err != nil {
 			return "", fmt.Errorf("api_key_file: %w", err)
 		}
+		secrets.Register(string(b))
 		return strings.TrimSpace(string(b)), nil
 	}
 	return "", fmt.Errorf("set api_key_file or api_key_env: a restricted key with read access to subscriptions and prices")
