@@ -255,6 +255,10 @@ func New(cfg Config) (*App, error) {
 	})
 	a.scheduler.Now = cfg.Now
 	a.retain()
+	if n := cfg.Store.ClampFuture(a.cfg.Now()); n > 0 {
+		a.log.Warn("stored readings or history carried times in the future (a clock stepped back, or state copied from another machine); they are taken as now",
+			zap.Int("entries", n))
+	}
 	a.publish(a.cfg.Now())
 	return a, nil
 }
@@ -280,7 +284,8 @@ func (a *App) Run(ctx context.Context) error {
 		}
 	}
 	a.scheduler.Apply(a.loaded.Jobs)
-	a.log.Info("sources started", zap.Int("enabled", len(a.loaded.Jobs)), zap.Int("declared", len(a.loaded.Catalogue.Sources)),
+	a.log.Info("sources started", zap.Int("enabled", len(a.loaded.Jobs)+len(a.loaded.Passive)), zap.Int("polled", len(a.loaded.Jobs)),
+		zap.Int("pushed", len(a.loaded.Passive)), zap.Int("declared", len(a.loaded.Catalogue.Sources)),
 		zap.Int("kpis", len(a.loaded.Catalogue.KPIs)))
 	eval := time.NewTicker(a.cfg.EvalInterval)
 	defer eval.Stop()

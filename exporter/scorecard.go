@@ -17,7 +17,7 @@ import (
 type KPIView struct {
 	ID          string `json:"id"`
 	Name        string `json:"name"`
-	Description string `json:"description,omitempty"`
+	Description string `json:"description"`
 	Domain      string `json:"domain"`
 	Dashboard   string `json:"dashboard"`
 	Owner       string `json:"owner,omitempty"`
@@ -239,6 +239,14 @@ func (e *Exporter) handleKPIs(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, e.snap.Load().ScorecardView(f, e.opts.Now()))
 }
 
+// kpiDetailJSON is one KPI's answer: milestones and history are always
+// there, [] when empty, never left out.
+type kpiDetailJSON struct {
+	KPIView
+	Milestones []MilestoneView `json:"milestones"`
+	History    []PointView     `json:"history"`
+}
+
 func (e *Exporter) handleKPI(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	v, ok := e.snap.Load().KPIDetail(id, e.history(id), e.opts.Now())
@@ -246,7 +254,14 @@ func (e *Exporter) handleKPI(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, apiError{Status: "error", Error: "no KPI with id " + strconv.Quote(id), Field: "id"})
 		return
 	}
-	writeJSON(w, http.StatusOK, v)
+	d := kpiDetailJSON{KPIView: v, Milestones: v.Milestones, History: v.History}
+	if d.Milestones == nil {
+		d.Milestones = []MilestoneView{}
+	}
+	if d.History == nil {
+		d.History = []PointView{}
+	}
+	writeJSON(w, http.StatusOK, d)
 }
 
 func (e *Exporter) history(id string) []kpi.Point {

@@ -278,3 +278,23 @@ func TestStatusPageUsesSnapshotTime(t *testing.T) {
 		t.Errorf("the API's next milestone was computed at the wall clock:\n%s", body)
 	}
 }
+
+// One KPI's answer always has history and description, [] and "" when
+// empty, so clients need not guess whether a field was forgotten.
+func TestKPIDetailAlwaysHasHistoryAndDescription(t *testing.T) {
+	srv := statusServer(t)
+	_, body := get(t, srv.URL+"/api/v1/kpis/stars") // no history in the fixture
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(body), &m); err != nil {
+		t.Fatal(err)
+	}
+	if string(m["history"]) != "[]" || m["description"] == nil || m["milestones"] == nil {
+		t.Errorf("history %s, description %s, milestones %s", m["history"], m["description"], m["milestones"])
+	}
+	_, body = get(t, srv.URL+"/api/v1/kpis/nps")
+	var d struct{ History []PointView }
+	json.Unmarshal([]byte(body), &d)
+	if len(d.History) != 3 {
+		t.Errorf("nps history: %s", body)
+	}
+}

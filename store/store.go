@@ -158,6 +158,58 @@ func (s *Store) SetReading(source string, r kpi.Reading) {
 	s.dirty = true
 }
 
+// ClampFuture treats every stored time after now (a clock stepped back,
+// state copied from another machine) as now: a reading from the future
+// would stop its source until then and never go stale, and a history point
+// from the future would stop the history. It returns how many times it
+// changed, for a warning.
+func (s *Store) ClampFuture(now time.Time) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for name, r := range s.readings {
+		changed := false
+		if r.At.After(now) {
+			r.At, changed = now, true
+		}
+		ms := r.Measurements
+		for i := range ms {
+			if ms[i].Time.After(now) {
+				if !changed {
+					ms = append([]kpi.Measurement(nil), ms...)
+				}
+				ms[i].Time, changed = now, true
+			}
+		}
+		if changed {
+			r.Measurements = ms
+			s.readings[name] = r
+			n++
+		}
+	}
+	for id, h := range s.history {
+		k := len(h)
+		for k > 0 && h[k-1].T.After(now) {
+			k--
+		}
+		if k == len(h) {
+			continue
+		}
+		// The newest future point stands for them all, at now.
+		last := h[len(h)-1]
+		out := append(append([]kpi.Point(nil), h[:k]...), kpi.Point{T: now, V: last.V})
+		if k > 0 && !h[k-1].T.Before(now) {
+			out = append(out[:k-1], kpi.Point{T: now, V: last.V})
+		}
+		s.history[id] = out
+		n++
+	}
+	if n > 0 {
+		s.dirty = true
+	}
+	return n
+}
+
 // RetainReport says what Retain changed, by "source/<name>" and "kpi/<id>".
 type RetainReport struct {
 	// Orphaned left the catalogue now; their state is kept. Adopted came

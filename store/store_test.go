@@ -273,3 +273,29 @@ func TestOrphanedSinceSurvivesRestart(t *testing.T) {
 		t.Errorf("the orphan's time was lost on restart: %+v", r)
 	}
 }
+
+// Times in the future (a clock stepped back, copied state) are taken as now:
+// the reading's source is not held back until then, its value goes stale
+// in time, and the history takes new points again.
+func TestClampFuture(t *testing.T) {
+	s, _ := Open("")
+	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+	later := now.Add(48 * time.Hour)
+	s.SetReading("src", kpi.Reading{At: later, Measurements: []kpi.Measurement{{Name: "m", Value: 1, Time: later}}})
+	s.Record("k", kpi.Point{T: now.Add(-time.Hour), V: 1})
+	s.Record("k", kpi.Point{T: later, V: 2})
+	if n := s.ClampFuture(now); n != 2 {
+		t.Errorf("changed %d", n)
+	}
+	in := s.Inputs()
+	if r := in.Readings["src"]; !r.At.Equal(now) || !r.Measurements[0].Time.Equal(now) {
+		t.Errorf("reading %+v", r)
+	}
+	if h := in.History["k"]; len(h) != 2 || !h[1].T.Equal(now) || h[1].V != 2 {
+		t.Errorf("history %+v", h)
+	}
+	s.Record("k", kpi.Point{T: now.Add(2 * time.Hour), V: 3})
+	if h := s.History("k"); h[len(h)-1].V != 3 {
+		t.Errorf("the history takes no new point: %+v", h)
+	}
+}

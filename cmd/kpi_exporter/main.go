@@ -207,7 +207,8 @@ func check(config, webConfig string, stdout, stderr io.Writer) int {
 	if name == "" {
 		name = "embedded default catalogue"
 	}
-	fmt.Fprintf(stdout, "%s: OK: %d KPIs, %d sources (%d enabled)\n", name, len(c.KPIs), len(c.Sources), len(l.Jobs))
+	// Push sources are enabled too, though they have no polling job.
+	fmt.Fprintf(stdout, "%s: OK: %d KPIs, %d sources (%d enabled)\n", name, len(c.KPIs), len(c.Sources), len(l.Jobs)+len(l.Passive))
 	if len(disabled) > 0 {
 		fmt.Fprintf(stdout, "disabled sources (their KPIs read unknown): %s\n", strings.Join(disabled, ", "))
 	}
@@ -544,6 +545,12 @@ func printReport(config, stateDir string, period report.Period, at, format strin
 	if stateDir == "" {
 		fmt.Fprintln(stderr, "kpi_exporter: report reads the KPI history in the state directory: set --state-dir or KPI_STATE_DIR")
 		return 2
+	}
+	// A state directory that does not exist is a mistake (a wrong path),
+	// not a report of unknowns.
+	if fi, err := os.Stat(stateDir); err != nil || !fi.IsDir() {
+		fmt.Fprintf(stderr, "kpi_exporter: state directory %s: not found or not a directory; report reads the history the daemon keeps there\n", stateDir)
+		return 1
 	}
 	l, err := app.Load(config, "", zap.NewNop())
 	if err != nil {

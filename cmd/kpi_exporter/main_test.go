@@ -693,3 +693,19 @@ kpis:
 		t.Errorf("the mask is not shown in the API:\n%s", api)
 	}
 }
+
+// report on a state directory that does not exist is an error (a wrong
+// path), not a report of unknowns; check counts push sources as enabled.
+func TestReportMissingStateAndCheckCountsPush(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "kpis.yaml"), pushDaemonCatalogue)
+	var out, errOut bytes.Buffer
+	code := run([]string{"report", "--config", filepath.Join(dir, "kpis.yaml"), "--state-dir", filepath.Join(dir, "no-such-dir")}, &out, &errOut)
+	if code != 1 || !strings.Contains(errOut.String(), "no-such-dir") || out.Len() != 0 {
+		t.Errorf("report on a missing state dir: exit %d, %q %q", code, out.String(), errOut.String())
+	}
+	out.Reset()
+	if code := run([]string{"check", "--config", filepath.Join(dir, "kpis.yaml")}, &out, &errOut); code != 0 || !strings.Contains(out.String(), "1 sources (1 enabled)") {
+		t.Errorf("check: %d %q", code, out.String())
+	}
+}
