@@ -1,0 +1,7 @@
+//go:build race
+
+package kpi
+
+// raceSlowdown scales the time bounds of the tests under the race detector,
+// which runs code several times slower.
+const raceSlowdown = 10
