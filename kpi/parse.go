@@ -108,9 +108,21 @@ func Parse(filename string, data []byte, opts ParseOptions) (*Catalogue, error) 
 	}
 	var raw rawCatalogue
 	if len(f.Docs) > 1 {
-		return nil, &PosError{Pos: Position{File: filename}, Msg: "a catalogue is one YAML document"}
+		pos := Position{File: filename, Line: 1, Column: 1}
+		if d := f.Docs[1]; d.Start != nil && d.Start.Position != nil {
+			pos.Line, pos.Column = d.Start.Position.Line, d.Start.Position.Column
+		} else if d.Body != nil && d.Body.GetToken() != nil && d.Body.GetToken().Position != nil {
+			pos.Line, pos.Column = d.Body.GetToken().Position.Line, d.Body.GetToken().Position.Column
+		}
+		return nil, &PosError{Pos: pos, Msg: "a catalogue is one YAML document; a second one starts here"}
 	}
 	if len(f.Docs) == 1 && f.Docs[0].Body != nil {
+		// Unknown fields first, all of them in file order: the YAML
+		// library reports one, chosen by map order, so not the same one
+		// from run to run.
+		if errs := unknownFields(filename, f.Docs[0].Body, reflect.TypeOf(raw)); len(errs) > 0 {
+			return nil, errors.Join(errs...)
+		}
 		if err := DecodeNode(filename, f.Docs[0].Body, &raw, yaml.Strict()); err != nil {
 			return nil, err
 		}
@@ -129,6 +141,66 @@ func Parse(filename string, data []byte, opts ParseOptions) (*Catalogue, error) 
 		return nil, errors.Join(errs...)
 	}
 	return c, nil
+}
+
+// unknownFields walks a document against the struct it decodes into and
+// returns an error, at its key, for every key the struct does not have, in
+// file order. Fields of type ast.Node (a source's settings, decoded by the
+// source type) are not walked.
+func unknownFields(file string, n ast.Node, t reflect.Type) []error {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == reflect.TypeOf((*ast.Node)(nil)).Elem() {
+		return nil
+	}
+	var errs []error
+	switch n := n.(type) {
+	case *ast.MappingNode:
+		for _, kv := range n.Values {
+			errs = append(errs, unknownFields(file, kv, t)...)
+		}
+	case *ast.MappingValueNode:
+		switch t.Kind() {
+		case reflect.Struct:
+			key := strings.TrimSpace(n.Key.String())
+			ft, ok := yamlField(t, key)
+			if !ok {
+				pos := Position{File: file, Line: 1, Column: 1}
+				if tk := n.Key.GetToken(); tk != nil && tk.Position != nil {
+					pos.Line, pos.Column = tk.Position.Line, tk.Position.Column
+				}
+				errs = append(errs, &PosError{Pos: pos, Msg: fmt.Sprintf("unknown field %q", key)})
+				break
+			}
+			errs = append(errs, unknownFields(file, n.Value, ft)...)
+		case reflect.Map:
+			errs = append(errs, unknownFields(file, n.Value, t.Elem())...)
+		}
+	case *ast.SequenceNode:
+		if t.Kind() == reflect.Slice {
+			for _, v := range n.Values {
+				errs = append(errs, unknownFields(file, v, t.Elem())...)
+			}
+		}
+	case *ast.TagNode:
+		errs = append(errs, unknownFields(file, n.Value, t)...)
+	case *ast.AnchorNode:
+		errs = append(errs, unknownFields(file, n.Value, t)...)
+	}
+	return errs
+}
+
+// yamlField finds the type of the struct field a YAML key decodes into.
+func yamlField(t reflect.Type, key string) (reflect.Type, bool) {
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if name == key {
+			return f.Type, true
+		}
+	}
+	return nil, false
 }
 
 // ParseYAML parses a YAML document into its syntax tree. Errors read

@@ -249,3 +249,31 @@ func TestBindingNames(t *testing.T) {
 		}
 	}
 }
+
+// Every unknown field of a catalogue is reported, in file order, the same
+// on every run (the YAML library reports one, chosen by map order); a
+// second document is placed where it starts.
+func TestAllUnknownFieldsInStableOrder(t *testing.T) {
+	y := `calendar: {launch: 2026-01-01, colour: blue}
+sources:
+  - {name: s, type: file, enabeld: false}
+kpis:
+  - {id: k, name: K, domain: d, dashboard: technical, unit: count, direction: higher,
+     source: {name: s, measurement: m, lables: {a: b}}, targets: [{period: M1, value: 1, note: x}], owner_team: x}
+`
+	want := `c.yml:1:32: unknown field "colour"
+c.yml:3:27: unknown field "enabeld"
+c.yml:6:40: unknown field "lables"
+c.yml:6:90: unknown field "note"
+c.yml:6:101: unknown field "owner_team"`
+	for i := 0; i < 20; i++ {
+		_, err := Parse("c.yml", []byte(y), ParseOptions{})
+		if err == nil || err.Error() != want {
+			t.Fatalf("run %d:\n%v\nwant:\n%s", i, err, want)
+		}
+	}
+	_, err := Parse("c.yml", []byte("kpis: []\n---\nkpis: []\n"), ParseOptions{})
+	if err == nil || !strings.HasPrefix(err.Error(), "c.yml:2:1: a catalogue is one YAML document") {
+		t.Errorf("two documents: %v", err)
+	}
+}
