@@ -239,14 +239,24 @@ func measurements(t Totals, ls kpi.Labels, at time.Time) []kpi.Measurement {
 }
 
 func (c *Collector) report(ctx context.Context, rs ReportSettings) (Totals, error) {
-	merged := NewReport(rs.StripPrefix)
-	merged.SetLimits(c.s.Limits)
+	var all []*Report
 	for i, in := range rs.Inputs {
 		parts, err := c.input(ctx, rs, i, in)
 		if err != nil {
 			return Totals{}, err
 		}
-		for _, p := range parts {
+		all = append(all, parts...)
+	}
+	if len(all) == 0 {
+		return Totals{}, fmt.Errorf("report %s has no input", rs.Name)
+	}
+	// One input is counted as it is; several are merged into a copy (the
+	// parsed inputs stay cached, unchanged, for the next run).
+	merged := all[0]
+	if len(all) > 1 {
+		merged = NewReport(rs.StripPrefix)
+		merged.SetLimits(c.s.Limits)
+		for _, p := range all {
 			merged.Merge(p)
 		}
 	}

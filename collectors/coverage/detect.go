@@ -45,9 +45,11 @@ func openLimited(rd io.Reader, l Limits) (*bufio.Reader, error) {
 		}
 		// The caps are on what the gzip inflates to: a 4 MB gzip of XML
 		// inflated to 8 GiB before.
-		br = bufio.NewReaderSize(&cappedReader{r: zr, left: maxBytes, max: maxBytes, compressed: counted, ratio: l.MaxRatio}, 64<<10)
+		br = bufio.NewReaderSize(&cappedReader{r: zr, left: maxBytes, max: maxBytes, compressed: counted, ratio: l.MaxRatio}, 256<<10)
 	} else {
-		br = bufio.NewReaderSize(&cappedReader{r: br, left: maxBytes, max: maxBytes}, 64<<10)
+		// The size ParseLCOV asks for, so that it reads this buffer
+		// rather than copying it into another.
+		br = bufio.NewReaderSize(&cappedReader{r: br, left: maxBytes, max: maxBytes}, 256<<10)
 	}
 	if bom, _ := br.Peek(3); bytes.Equal(bom, []byte{0xef, 0xbb, 0xbf}) {
 		_, _ = br.Discard(3) // the three bytes Peek has just buffered

@@ -29,7 +29,6 @@ func ParseLCOV(name string, rd io.Reader, r *Report) error {
 	// Per record: what the summary lines claim, and what the records hold.
 	claims := [6]int64{-1, -1, -1, -1, -1, -1} // LF LH FNF FNH BRF BRH
 	var held [6]int64
-	recFuncs := map[string]int64{}
 	fnNames := map[string]string{} // LCOV 2.x: FNA index → the function's first name
 	fail := func(format string, args ...any) error {
 		return fmt.Errorf("%s:%d: %s", name, lineNo, fmt.Sprintf(format, args...))
@@ -46,7 +45,10 @@ func ParseLCOV(name string, rd io.Reader, r *Report) error {
 			return fmt.Errorf("%s: %w", name, err)
 		}
 		lineNo++
-		line := bytes.TrimRight(raw, "\r\n")
+		line := raw
+		for len(line) > 0 && (line[len(line)-1] == '\n' || line[len(line)-1] == '\r') {
+			line = line[:len(line)-1]
+		}
 		if len(line) == 0 {
 			continue
 		}
@@ -56,8 +58,9 @@ func ParseLCOV(name string, rd io.Reader, r *Report) error {
 				if f == nil {
 					return fail("end_of_record outside a file record")
 				}
-				held[2] = int64(len(recFuncs))
-				for _, h := range recFuncs {
+				// The record's own fileCov holds just its functions.
+				held[2] = int64(len(f.funcs))
+				for _, h := range f.funcs {
 					if h > 0 {
 						held[3]++
 					}
@@ -70,7 +73,6 @@ func ParseLCOV(name string, rd io.Reader, r *Report) error {
 				r.addRecord(fname, f)
 				f, claims, held = nil, [6]int64{-1, -1, -1, -1, -1, -1}, [6]int64{}
 				clear(fnNames)
-				clear(recFuncs)
 				continue
 			}
 			return fail("unknown line %q", truncate(line))
@@ -104,13 +106,11 @@ func ParseLCOV(name string, rd io.Reader, r *Report) error {
 			if f == nil {
 				return fail("FN outside a file record")
 			}
-			parts := bytes.Split(rest, []byte(","))
-			if len(parts) < 2 {
+			i := bytes.LastIndexByte(rest, ',')
+			if i <= 0 || i == len(rest)-1 {
 				return fail("FN %q: want line,name", truncate(rest))
 			}
-			fn := string(parts[len(parts)-1])
-			f.addFunc(fn, 0)
-			recFuncs[fn] += 0
+			f.addFuncBytes(rest[i+1:], 0)
 		case "FNDA":
 			if f == nil {
 				return fail("FNDA outside a file record")
@@ -119,8 +119,7 @@ func ParseLCOV(name string, rd io.Reader, r *Report) error {
 			if !ok || len(fn) == 0 {
 				return fail("FNDA %q: want hits,name", truncate(rest))
 			}
-			f.addFunc(string(fn), hits)
-			recFuncs[string(fn)] = satAdd(recFuncs[string(fn)], hits)
+			f.addFuncBytes(fn, hits)
 		case "FNL":
 			// 2.x: FNL:<index>,<line>[,<end line>] declares a function.
 			if f == nil {
@@ -152,34 +151,33 @@ func ParseLCOV(name string, rd io.Reader, r *Report) error {
 				fnNames[key] = first
 			}
 			f.addFunc(first, hits)
-			recFuncs[first] = satAdd(recFuncs[first], hits)
 		case "BRDA":
 			// BRDA:<line>,[<exception>]<block>,<branch>,<taken|->
 			if f == nil {
 				return fail("BRDA outside a file record")
 			}
-			parts := bytes.Split(rest, []byte(","))
-			if len(parts) != 4 {
+			ln, rest2, ok1 := cutInt(rest)
+			block, rest3, ok2 := bytes.Cut(rest2, []byte(","))
+			branch, takenText, ok3 := bytes.Cut(rest3, []byte(","))
+			taken, ok4 := int64(0), true
+			if ok3 && !bytes.Equal(takenText, []byte("-")) {
+				var tail []byte
+				taken, tail, ok4 = cutCount(takenText)
+				ok4 = ok4 && tail == nil
+			}
+			if !ok1 || !ok2 || !ok3 || !ok4 || len(block) == 0 || len(branch) == 0 || bytes.IndexByte(takenText, ',') >= 0 {
 				return fail("BRDA %q: want line,block,branch,taken", truncate(rest))
 			}
-			ln, err1 := strconv.Atoi(string(parts[0]))
-			taken, ok := int64(0), true
-			if !bytes.Equal(parts[3], []byte("-")) {
-				taken, _, ok = cutCount(parts[3])
-			}
-			if err1 != nil || !ok {
-				return fail("BRDA %q: want line,block,branch,taken", truncate(rest))
-			}
-			if len(parts[1]) > 0 && parts[1][0] == 'e' {
+			if block[0] == 'e' {
 				// An exception branch (lcov 2.x): not counted, as lcov 1.16
 				// and Codecov do not count it.
 				continue
 			}
-			f.addBranch(ln, string(parts[1])+","+string(parts[2]), taken)
 			held[4]++
 			if taken > 0 {
 				held[5]++
 			}
+			f.addBranch(int(ln), branchID(string(block), string(branch)), taken)
 		case "LF", "LH", "FNF", "FNH", "BRF", "BRH":
 			i := map[string]int{"LF": 0, "LH": 1, "FNF": 2, "FNH": 3, "BRF": 4, "BRH": 5}[string(tag)]
 			claims[i] = atoi(rest)

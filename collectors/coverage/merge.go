@@ -30,8 +30,8 @@ func (r *Report) Merge(o *Report) {
 
 func (f *fileCov) merge(o *fileCov) {
 	o.eachLine(func(n int, v int64) { f.addLine(n, v-1) })
-	for k, v := range o.branches {
-		f.addBranch(k.line, k.id, v)
+	for _, b := range o.branches {
+		f.addBranch(int(b.line), b.id, boolInt(b.taken))
 	}
 	for k, v := range o.funcs {
 		f.addFunc(k, v)

@@ -5,9 +5,11 @@
 package coverage
 
 import (
+	"hash/fnv"
 	"math"
 	"path"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -53,12 +55,17 @@ const (
 func (r *Report) declare(k kinds) { r.declared |= k }
 
 type fileCov struct {
-	// lines[n] is the hit count of line n plus one; 0 means no record.
-	// Line numbers past denseLines go to sparse, so that a hostile line
-	// number cannot make a huge slice.
-	lines    []int64
-	sparse   map[int]int64
-	branches map[branchKey]int64
+	// lines[n] is the state of line n: 0 no record, 1 a record never hit,
+	// 2 a record hit (all the counting rules need: a merged line is hit
+	// when any record hit it). A byte a line, so that 12 million lines
+	// take 12 MB. Line numbers the slice would not fill go to sparse, so
+	// that a hostile line number cannot make a huge slice.
+	lines  []uint8
+	sparse map[int]uint8
+	// branches are appended as read and sorted and merged (taken when any
+	// record took it) when they are counted or grow: 16 bytes a branch.
+	branches  []branchRec
+	compacted int
 	funcs    map[string]int64
 	blocks   map[blockKey]*block
 	partial  map[int]bool // lines Codecov calls partial without branch records
@@ -100,9 +107,27 @@ func (f *fileCov) markPartial(line int) {
 	f.partial[line] = true
 }
 
-type branchKey struct {
-	line int
-	id   string
+// branchRec is one branch of a line: id packs the block and branch numbers
+// (or hashes a non-numeric id).
+type branchRec struct {
+	id    uint64
+	line  int32
+	taken bool
+}
+
+// branchID packs block and branch numbers; a non-numeric pair is hashed,
+// with the top bit set so that it never meets a packed pair.
+func branchID(block, branch string) uint64 {
+	b, err1 := strconv.ParseUint(block, 10, 31)
+	r, err2 := strconv.ParseUint(branch, 10, 32)
+	if err1 == nil && err2 == nil {
+		return b<<32 | r
+	}
+	h := fnv.New64a()
+	h.Write([]byte(block))
+	h.Write([]byte{0})
+	h.Write([]byte(branch))
+	return h.Sum64() | 1<<63
 }
 
 type blockKey struct{ startLine, startCol, endLine, endCol int }
@@ -169,30 +194,31 @@ func (f *fileCov) addLine(n int, hits int64) {
 	// The slice grows only while the file's records fill a fair share of
 	// it: a hostile line number near 2^20 in a file of a few records goes
 	// to the map, not into 8 MiB of slice.
+	state := uint8(1)
+	if hits > 0 {
+		state = 2
+	}
 	if n >= denseLines || n >= len(f.lines) && n > 4*f.records+1024 {
 		if f.sparse == nil {
-			f.sparse = map[int]int64{}
+			f.sparse = map[int]uint8{}
 		}
 		if f.sparse[n] == 0 {
 			f.records++
 			f.budget.take(1)
 		}
-		f.sparse[n] = satAdd(satAdd(f.sparse[n], max(hits, 0)), boolInt(f.sparse[n] == 0))
+		f.sparse[n] = max(f.sparse[n], state)
 		return
 	}
 	if n >= len(f.lines) {
-		grown := make([]int64, max(n+1, 2*len(f.lines)))
+		grown := make([]uint8, max(n+1, 2*len(f.lines), 256))
 		copy(grown, f.lines)
 		f.lines = grown
-	}
-	if hits < 0 {
-		hits = 0
 	}
 	if f.lines[n] == 0 {
 		f.records++
 		f.budget.take(1)
 	}
-	f.lines[n] = satAdd(satAdd(f.lines[n], hits), boolInt(f.lines[n] == 0)) // the +1 marks the record
+	f.lines[n] = max(f.lines[n], state)
 }
 
 func boolInt(b bool) int64 {
@@ -202,12 +228,50 @@ func boolInt(b bool) int64 {
 	return 0
 }
 
-func (f *fileCov) addBranch(line int, id string, taken int64) {
-	if f.branches == nil {
-		f.branches = map[branchKey]int64{}
+func (f *fileCov) addBranch(line int, id uint64, taken int64) {
+	if line < 1 || line > math.MaxInt32 {
+		return
 	}
-	k := branchKey{line, id}
-	f.branches[k] = satAdd(f.branches[k], max(taken, 0))
+	f.branches = append(f.branches, branchRec{id: id, line: int32(line), taken: taken > 0})
+	// Records of the same file repeat their branches: merge them once the
+	// slice has doubled since the last merge.
+	if len(f.branches) >= 4096 && len(f.branches) >= 2*f.compacted {
+		f.compactBranches()
+	}
+}
+
+// compactBranches sorts the branches by line and id and merges duplicates.
+func (f *fileCov) compactBranches() {
+	bs := f.branches
+	sort.Slice(bs, func(i, j int) bool {
+		if bs[i].line != bs[j].line {
+			return bs[i].line < bs[j].line
+		}
+		return bs[i].id < bs[j].id
+	})
+	out := bs[:0]
+	for _, b := range bs {
+		if n := len(out); n > 0 && out[n-1].line == b.line && out[n-1].id == b.id {
+			out[n-1].taken = out[n-1].taken || b.taken
+			continue
+		}
+		out = append(out, b)
+	}
+	f.branches = out
+	f.compacted = len(out)
+}
+
+// addFuncBytes is addFunc for a name still in the reader's buffer: an
+// existing function costs no allocation.
+func (f *fileCov) addFuncBytes(name []byte, hits int64) {
+	if f.funcs == nil {
+		f.funcs = map[string]int64{}
+	}
+	if cur, ok := f.funcs[string(name)]; ok {
+		f.funcs[string(name)] = satAdd(cur, max(hits, 0))
+		return
+	}
+	f.funcs[string(name)] = max(hits, 0)
 }
 
 func (f *fileCov) addFunc(name string, hits int64) {
@@ -269,28 +333,45 @@ func (r *Report) totalsOfRecords() Totals {
 		if f.lineOnly && !f.hasLines() {
 			continue
 		}
-		branchesByLine := map[int][2]int64{} // covered, total
-		for k, taken := range f.branches {
-			c := branchesByLine[k.line]
-			c[1]++
-			if taken > 0 {
-				c[0]++
-			}
-			branchesByLine[k.line] = c
+		f.compactBranches()
+		for _, b := range f.branches {
 			t.Branches.Total++
-			if taken > 0 {
+			if b.taken {
 				t.Branches.Covered++
 			}
 			t.hasBranches = true
 		}
-		f.eachLine(func(line int, v int64) {
+		// The branches are sorted by line: dense lines, ascending, walk
+		// them with a cursor; the few sparse ones search.
+		bs := f.branches
+		j := 0
+		branchesAt := func(line int, ascending bool) (b [2]int64) {
+			i := j
+			if !ascending {
+				i = sort.Search(len(bs), func(i int) bool { return int(bs[i].line) >= line })
+			}
+			for i < len(bs) && int(bs[i].line) < line {
+				i++
+			}
+			for ; i < len(bs) && int(bs[i].line) == line; i++ {
+				b[1]++
+				if bs[i].taken {
+					b[0]++
+				}
+			}
+			if ascending {
+				j = i
+			}
+			return b
+		}
+		count := func(line int, v int64, ascending bool) {
 			t.hasLines = true
 			t.Lines.Total++
 			hit := v > 1
 			if hit {
 				t.Lines.Covered++
 			}
-			b := branchesByLine[line]
+			b := branchesAt(line, ascending)
 			switch {
 			case !hit:
 				t.Misses++
@@ -299,7 +380,15 @@ func (r *Report) totalsOfRecords() Totals {
 			default:
 				t.Hits++
 			}
-		})
+		}
+		for line, v := range f.lines {
+			if v != 0 {
+				count(line, int64(v), true)
+			}
+		}
+		for line, v := range f.sparse {
+			count(line, int64(v), false)
+		}
 		for _, hits := range f.funcs {
 			t.hasFunctions = true
 			t.Functions.Total++
@@ -342,14 +431,15 @@ func (f *fileCov) hasLines() bool {
 	return false
 }
 
-// eachLine calls fn for every recorded line with its count plus one.
+// eachLine calls fn for every recorded line with its state: 1 never hit, 2
+// hit.
 func (f *fileCov) eachLine(fn func(line int, v int64)) {
 	for line, v := range f.lines {
 		if v != 0 {
-			fn(line, v)
+			fn(line, int64(v))
 		}
 	}
 	for line, v := range f.sparse {
-		fn(line, v)
+		fn(line, int64(v))
 	}
 }

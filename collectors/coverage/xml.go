@@ -148,7 +148,7 @@ func ParseCobertura(name string, rd io.Reader, r *Report) error {
 				if i < li.covered {
 					taken = 1
 				}
-				f.addBranch(int(n), "c"+strconv.FormatInt(i, 10), taken)
+				f.addBranch(int(n), uint64(i), taken)
 			}
 		}
 		clear(own)
