@@ -66,9 +66,9 @@ type fileCov struct {
 	// record took it) when they are counted or grow: 16 bytes a branch.
 	branches  []branchRec
 	compacted int
-	funcs    map[string]int64
-	blocks   map[blockKey]*block
-	partial  map[int]bool // lines Codecov calls partial without branch records
+	funcs     map[string]int64
+	blocks    map[blockKey]*block
+	partial   map[int]bool // lines Codecov calls partial without branch records
 	// records counts the line records; budget is the report's.
 	records int
 	budget  *lineBudget
