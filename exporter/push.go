@@ -231,6 +231,9 @@ func DecodePush(body []byte, now time.Time) ([]PushValue, error) {
 		if pv.KPI == "" && pv.Measurement == "" {
 			return nil, malformed(at+".kpi", "must not be empty")
 		}
+		if len(pv.KPI) > 256 || len(pv.Measurement) > 256 {
+			return nil, malformed(at, "a KPI id or measurement is at most 256 bytes")
+		}
 		val, err := pushNumber(at+".value", v.Value)
 		if err != nil {
 			return nil, err

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -193,4 +194,47 @@ func manyLabels(n int) string {
 		parts = append(parts, fmt.Sprintf(`"l%d":"v"`, i))
 	}
 	return strings.Join(parts, ",")
+}
+
+// Hostile push bodies of up to 1 MiB (the handler's limit) — the most values
+// allowed, JSON nested 500,000 deep, a giant label, a giant KPI id — are
+// decoded or refused within a bound on memory and time, and no error echoes
+// the input whole.
+func TestHostilePushBodiesAreBounded(t *testing.T) {
+	now := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+	var many strings.Builder
+	many.WriteString(`{"values":[`)
+	for i := 0; i < MaxPushValues; i++ {
+		if i > 0 {
+			many.WriteString(",")
+		}
+		fmt.Fprintf(&many, `{"measurement":"m","value":%d,"labels":{"team":"t%d"}}`, i, i)
+	}
+	many.WriteString("]}")
+	for name, body := range map[string]string{
+		"most values":  many.String(),
+		"deep nesting": `{"values":[{"kpi":"a","value":1,"labels":` + strings.Repeat("[", 500000) + `}]}`,
+		"giant label":  `{"values":[{"measurement":"m","value":1,"labels":{"a":"` + strings.Repeat("x", 1<<20-100) + `"}}]}`,
+		"giant kpi id": `{"values":[{"kpi":"` + strings.Repeat("k", 1<<20-100) + `","value":1}]}`,
+		"giant number": `{"values":[{"kpi":"a","value":` + strings.Repeat("9", 1<<20-100) + `}]}`,
+	} {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		begin := time.Now()
+		_, err := DecodePush([]byte(body), now)
+		took := time.Since(begin)
+		runtime.ReadMemStats(&after)
+		alloc := after.TotalAlloc - before.TotalAlloc
+		if alloc > 256<<20 || took > 10*time.Second {
+			t.Errorf("%s: %d MiB, %s", name, alloc>>20, took)
+		}
+		if name == "giant kpi id" && err == nil {
+			t.Error("a 1 MiB KPI id was accepted")
+		}
+		if err != nil && len(err.Error()) > 300 {
+			t.Errorf("%s: an error of %d bytes echoes the input", name, len(err.Error()))
+		}
+		t.Logf("%s: %d KiB, %d MiB allocated, %s", name, len(body)>>10, alloc>>20, took.Round(time.Millisecond))
+	}
 }

@@ -228,7 +228,7 @@ func ParseCSV(name string, data []byte) ([]kpi.Measurement, error) {
 		header[i] = h
 	}
 	if nameCol < 0 || valueCol < 0 {
-		return nil, fmt.Errorf("%s:1: the header must name the columns name and value, got %q", name, strings.Join(header, ","))
+		return nil, fmt.Errorf("%s:1: the header must name the columns name and value, got %q", name, short(strings.Join(header, ",")))
 	}
 	var ms []kpi.Measurement
 	for {
@@ -242,7 +242,7 @@ func ParseCSV(name string, data []byte) ([]kpi.Measurement, error) {
 		line, _ := r.FieldPos(0)
 		v, err := strconv.ParseFloat(strings.TrimSpace(rec[valueCol]), 64)
 		if err != nil {
-			return nil, fmt.Errorf("%s:%d: value %q is not a number", name, line, rec[valueCol])
+			return nil, fmt.Errorf("%s:%d: value %q is not a number", name, line, short(rec[valueCol]))
 		}
 		m := kpi.Measurement{Name: strings.TrimSpace(rec[nameCol]), Value: v}
 		labels := map[string]string{}
@@ -265,4 +265,13 @@ func csvError(name string, err error) error {
 		return fmt.Errorf("%s:%d:%d: %w", name, pe.Line, pe.Column, pe.Err)
 	}
 	return fmt.Errorf("%s: %w", name, err)
+}
+
+// short cuts a piece of input quoted in an error: an error never echoes a
+// whole hostile field.
+func short(s string) string {
+	if len(s) > 60 {
+		return s[:60] + "…"
+	}
+	return s
 }

@@ -2,9 +2,11 @@ package file
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -198,5 +200,58 @@ func TestDeepValuesFileIsRefused(t *testing.T) {
 	_, err := ParseYAML("v.yaml", []byte("nps: "+strings.Repeat("[", 50000)+"\n"))
 	if err == nil || !strings.HasPrefix(err.Error(), "v.yaml:1:") || !strings.Contains(err.Error(), "nested deeper than") {
 		t.Errorf("deep values file: %v", err)
+	}
+}
+
+// Hostile values files of 1 MiB — a CSV of 100,000 rows, one giant field,
+// thousands of columns, a YAML of the most keys and nodes allowed — are
+// read or refused within a bound on memory and time (the project's: 256 MiB
+// and 10 s for any input).
+func TestHostileValuesFilesAreBounded(t *testing.T) {
+	var rows, cols, keys strings.Builder
+	rows.WriteString("name,value,team\n")
+	for i := 0; rows.Len() < 1<<20; i++ {
+		fmt.Fprintf(&rows, "m%d,%d,t%d\n", i%50, i, i)
+	}
+	cols.WriteString("name,value")
+	for i := 0; cols.Len() < 1<<20; i++ {
+		fmt.Fprintf(&cols, ",l%d", i)
+	}
+	cols.WriteString("\n")
+	for i := 0; i < 1999; i++ {
+		fmt.Fprintf(&keys, "m%d: %d\n", i, i)
+	}
+	for name, tc := range map[string]struct {
+		in  string
+		csv bool
+	}{
+		"CSV rows":        {rows.String(), true},
+		"CSV giant field": {"name,value\nm," + strings.Repeat("9", 1<<20) + "\n", true},
+		"CSV columns":     {cols.String(), true},
+		"YAML keys":       {keys.String(), false},
+		"YAML giant list": {"m:\n" + strings.Repeat("  - {value: 1, labels: {a: b}}\n", 30000), false},
+	} {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		begin := time.Now()
+		var err error
+		if tc.csv {
+			_, err = ParseCSV("v.csv", []byte(tc.in))
+		} else {
+			_, err = ParseYAML("v.yaml", []byte(tc.in))
+		}
+		took := time.Since(begin)
+		runtime.ReadMemStats(&after)
+		alloc := after.TotalAlloc - before.TotalAlloc
+		if alloc > 256<<20 || took > 10*time.Second {
+			t.Errorf("%s: %d MiB allocated, %s", name, alloc>>20, took)
+		}
+		msg := fmt.Sprint(err)
+		if len(msg) > 200 {
+			t.Errorf("%s: an error of %d bytes echoes the input", name, len(msg))
+			msg = msg[:200]
+		}
+		t.Logf("%s: %d KiB in, %d MiB allocated, %s, %s", name, len(tc.in)>>10, alloc>>20, took.Round(time.Millisecond), msg)
 	}
 }
