@@ -124,6 +124,11 @@ func Parse(filename string, data []byte, opts ParseOptions) (*Catalogue, error) 
 			return nil, errors.Join(errs...)
 		}
 		if err := DecodeNode(filename, f.Docs[0].Body, &raw, yaml.Strict()); err != nil {
+			// The YAML library stops at the first error; decoding every
+			// source and KPI apart finds them all, in file order.
+			if errs := decodeErrors(filename, f.Docs[0].Body); len(errs) > 1 {
+				return nil, errors.Join(errs...)
+			}
 			return nil, err
 		}
 	}
@@ -141,6 +146,47 @@ func Parse(filename string, data []byte, opts ParseOptions) (*Catalogue, error) 
 		return nil, errors.Join(errs...)
 	}
 	return c, nil
+}
+
+// decodeErrors decodes each top-level entry of a catalogue, and each of
+// its sources and KPIs, on its own, and returns every error, in file order.
+func decodeErrors(file string, body ast.Node) []error {
+	m, ok := body.(*ast.MappingNode)
+	if !ok {
+		return nil
+	}
+	var errs []error
+	t := reflect.TypeOf(rawCatalogue{})
+	for _, kv := range m.Values {
+		ft, ok := yamlField(t, strings.TrimSpace(kv.Key.String()))
+		if !ok {
+			continue
+		}
+		if seq, isSeq := kv.Value.(*ast.SequenceNode); isSeq && ft.Kind() == reflect.Slice {
+			for _, item := range seq.Values {
+				if err := DecodeNode(file, item, reflect.New(ft.Elem()).Interface()); err != nil {
+					errs = append(errs, err)
+				}
+			}
+			continue
+		}
+		if err := DecodeNode(file, kv.Value, reflect.New(ft).Interface()); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	sort.SliceStable(errs, func(i, j int) bool {
+		a, b := errPos(errs[i]), errPos(errs[j])
+		return a.Line < b.Line || a.Line == b.Line && a.Column < b.Column
+	})
+	return errs
+}
+
+func errPos(err error) Position {
+	var pe *PosError
+	if errors.As(err, &pe) {
+		return pe.Pos
+	}
+	return Position{}
 }
 
 // unknownFields walks a document against the struct it decodes into and

@@ -277,3 +277,22 @@ c.yml:6:101: unknown field "owner_team"`
 		t.Errorf("two documents: %v", err)
 	}
 }
+
+// Type errors in several KPIs are all reported, in file order.
+func TestAllTypeErrors(t *testing.T) {
+	y := `sources: [{name: s, type: file, interval: [1]}]
+calendar: {launch: 2026-01-01}
+kpis:
+  - {id: a, name: A, domain: d, dashboard: technical, unit: count, direction: higher, source: {name: s, measurement: m}, targets: [{period: M1, value: forty}]}
+  - {id: b, name: B, domain: d, dashboard: technical, unit: count, direction: higher, source: {name: s, measurement: m}, targets: [{period: M1, value: 1}]}
+  - {id: c, name: C, domain: d, dashboard: technical, unit: count, direction: higher, source: {name: s, measurement: m}, targets: [{period: M1, value: {x: 1}}]}
+`
+	_, err := Parse("c.yml", []byte(y), ParseOptions{})
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	lines := strings.Split(err.Error(), "\n")
+	if len(lines) != 3 || !strings.HasPrefix(lines[0], "c.yml:1:") || !strings.HasPrefix(lines[1], "c.yml:4:") || !strings.HasPrefix(lines[2], "c.yml:6:") {
+		t.Errorf("errors:\n%v", err)
+	}
+}
