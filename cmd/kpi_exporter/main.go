@@ -70,6 +70,10 @@ type Settings struct {
 	// OrphanRetention is how long the state of sources and KPIs that left
 	// the catalogue is kept before it is dropped.
 	OrphanRetention time.Duration `envconfig:"STATE_ORPHAN_RETENTION" default:"720h"`
+	// WebIdleTimeout closes idle keep-alive connections; WebReadTimeout
+	// bounds reading a request, its body included.
+	WebIdleTimeout time.Duration `envconfig:"WEB_IDLE_TIMEOUT" default:"2m"`
+	WebReadTimeout time.Duration `envconfig:"WEB_READ_TIMEOUT" default:"30s"`
 }
 
 func main() {
@@ -161,7 +165,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case reportCmd.FullCommand():
 		return printReport(*config, *stateDir, report.Period(*reportPeriod), *reportAt, *reportFormat, time.Now(), stdout, stderr)
 	case serveCmd.FullCommand():
-		return serve(*config, *stateDir, *pushTokens, s.StateSaveInterval, s.OrphanRetention, webFlags, logger)
+		return serve(*config, *stateDir, *pushTokens, s, webFlags, logger)
 	}
 	return 2
 }
@@ -305,7 +309,8 @@ func printScorecard(w io.Writer, sc kpi.Scorecard) {
 		len(results), counts[kpi.Green], counts[kpi.Yellow], counts[kpi.Red], counts[kpi.Unknown])
 }
 
-func serve(config, stateDir, pushTokensFile string, saveInterval, orphanRetention time.Duration, webFlags *web.FlagConfig, logger *zap.Logger) int {
+func serve(config, stateDir, pushTokensFile string, s Settings, webFlags *web.FlagConfig, logger *zap.Logger) int {
+	saveInterval, orphanRetention := s.StateSaveInterval, s.OrphanRetention
 	// Signals are ours from the first instruction: a SIGHUP while the state
 	// loads would otherwise end the process (Go's default). A reload asked
 	// for during start-up runs once start-up is done; a SIGTERM stops it.
@@ -356,7 +361,7 @@ func serve(config, stateDir, pushTokensFile string, saveInterval, orphanRetentio
 	// follows once the first snapshot is published.
 	// Idle keep-alive connections and slow bodies time out, as with every
 	// exporter-toolkit server; a scrape's response has no write timeout.
-	srv := &http.Server{Handler: exp.Handler(), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
+	srv := &http.Server{Handler: exp.Handler(), ReadHeaderTimeout: min(10*time.Second, s.WebReadTimeout), ReadTimeout: s.WebReadTimeout, IdleTimeout: s.WebIdleTimeout}
 	serveErr := make(chan error, 1)
 	go func() {
 		serveErr <- web.ListenAndServe(srv, webFlags, slog.New(zapslog.NewHandler(logger.Core())))

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -707,5 +708,51 @@ func TestReportMissingStateAndCheckCountsPush(t *testing.T) {
 	out.Reset()
 	if code := run([]string{"check", "--config", filepath.Join(dir, "kpis.yaml")}, &out, &errOut); code != 0 || !strings.Contains(out.String(), "1 sources (1 enabled)") {
 		t.Errorf("check: %d %q", code, out.String())
+	}
+}
+
+// Idle keep-alive connections are closed (KPI_WEB_IDLE_TIMEOUT), and a
+// request body that does not arrive in time ends the request
+// (KPI_WEB_READ_TIMEOUT): a client cannot hold a connection for ever.
+func TestIdleAndSlowConnectionsTimeOut(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "kpis.yaml"), restartCatalogue)
+	writeFile(t, filepath.Join(dir, "values.yaml"), "nps: 47\n")
+	d := startDaemon(t, dir, []string{"KPI_CONFIG=kpis.yaml", "KPI_STATE_DIR=state", "KPI_WEB_IDLE_TIMEOUT=1s", "KPI_WEB_READ_TIMEOUT=1s"})
+	conn, err := net.Dial("tcp", d.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "GET /-/healthy HTTP/1.1\r\nHost: x\r\n\r\n")
+	buf := make([]byte, 4096)
+	if n, err := conn.Read(buf); err != nil || !strings.Contains(string(buf[:n]), "200 OK") {
+		t.Fatalf("first request: %v %q", err, buf[:n])
+	}
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := conn.Read(buf); err == nil {
+		t.Error("an idle keep-alive connection stayed open")
+	} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		t.Error("an idle keep-alive connection was not closed within 5 s")
+	}
+	// A body announced and never sent.
+	slow, err := net.Dial("tcp", d.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Close()
+	fmt.Fprintf(slow, "POST /-/reload HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nabc")
+	slow.SetReadDeadline(time.Now().Add(5 * time.Second))
+	begin := time.Now()
+	for {
+		if _, err := slow.Read(buf); err != nil {
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				t.Error("a request whose body never arrived held its connection for 5 s")
+			}
+			break
+		}
+	}
+	if time.Since(begin) > 4*time.Second {
+		t.Errorf("the slow request took %s to end", time.Since(begin))
 	}
 }

@@ -452,12 +452,13 @@ func TestLCOVAwkwardRecordsMatchLcov(t *testing.T) {
 	}
 }
 
-// A Cobertura report as istanbul's cobertura reporter writes it: each
-// function is a <method> whose <line> is the function's declaration, which
-// is not one of the class's own lines. For this file istanbul's text
-// summary prints "Functions 50% (1/2)" and "Lines 66.66% (2/3)"; the header
-// claims 2 of 4 branches while the records hold 1 of 2, which is a
-// mismatch of branches alone.
+// A Cobertura report in the shape istanbul's cobertura reporter writes:
+// each function is a <method> (with istanbul's hits attribute) whose <line>
+// is the function's declaration, which is not one of the class's own lines.
+// Counted by istanbul's rules (a function is covered when hit; lines are
+// the statement lines), by hand, not by running istanbul here: functions 1
+// of 2 and lines 2 of 3. The header claims 2 of 4 branches while the
+// records hold 1 of 2, which is a mismatch of branches alone.
 func TestCoberturaIstanbulMethods(t *testing.T) {
 	in := `<?xml version="1.0" ?>
 <!DOCTYPE coverage SYSTEM "http://cobertura.sourceforge.net/xml/coverage-04.dtd">
