@@ -74,10 +74,6 @@ func query(ref, expr, legend string) *prometheus.DataqueryBuilder {
 	return prometheus.NewDataqueryBuilder().RefId(ref).Expr(expr).LegendFormat(legend).Datasource(ds())
 }
 
-func fixedColor(c string) []dashboard.DynamicConfigValue {
-	return []dashboard.DynamicConfigValue{{Id: "color", Value: map[string]any{"mode": "fixed", "fixedColor": c}}}
-}
-
 func ptr[T any](v T) *T { return &v }
 
 func thresholds(steps ...dashboard.Threshold) map[string]any {

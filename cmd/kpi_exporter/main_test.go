@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -640,7 +641,8 @@ func TestStopSaysWhetherStateWasSaved(t *testing.T) {
 	if strings.Contains(logs, "stopped; state saved") || !strings.Contains(logs, "could NOT be saved") {
 		t.Errorf("the log claims a save that failed:\n%s", logs)
 	}
-	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
 		t.Errorf("exit %v, want 1", err)
 	}
 }
@@ -732,7 +734,7 @@ func TestIdleAndSlowConnectionsTimeOut(t *testing.T) {
 	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if _, err := conn.Read(buf); err == nil {
 		t.Error("an idle keep-alive connection stayed open")
-	} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
+	} else if ne := net.Error(nil); errors.As(err, &ne) && ne.Timeout() {
 		t.Error("an idle keep-alive connection was not closed within 5 s")
 	}
 	// A body announced and never sent.
@@ -746,7 +748,7 @@ func TestIdleAndSlowConnectionsTimeOut(t *testing.T) {
 	begin := time.Now()
 	for {
 		if _, err := slow.Read(buf); err != nil {
-			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+			if ne := net.Error(nil); errors.As(err, &ne) && ne.Timeout() {
 				t.Error("a request whose body never arrived held its connection for 5 s")
 			}
 			break

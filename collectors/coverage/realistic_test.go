@@ -56,10 +56,9 @@ func writeRealisticLCOV(w io.Writer, files int, seed uint64) (lines int) {
 			if rng.IntN(8) == 0 {
 				nb := 2 + 2*rng.IntN(2)
 				for b := 0; b < nb; b++ {
-					switch {
-					case hits == 0:
+					if hits == 0 {
 						fmt.Fprintf(bw, "BRDA:%d,0,%d,-\n", l, b)
-					default:
+					} else {
 						taken := rng.IntN(3) * rng.IntN(100)
 						fmt.Fprintf(bw, "BRDA:%d,0,%d,%d\n", l, b, taken)
 						if taken > 0 {

@@ -59,7 +59,7 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			return resp, err
 		}
 		if resp != nil {
-			io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // best effort, to reuse the connection
 			resp.Body.Close()
 		}
 		if serr := t.sleep(req.Context(), wait); serr != nil {

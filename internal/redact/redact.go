@@ -88,7 +88,7 @@ func Err(err error) error {
 	if err == nil {
 		return nil
 	}
-	if _, done := err.(*Error); done {
+	if _, done := err.(*Error); done { //nolint:errorlint // this error itself, not one it wraps: an outer text may hold more to mask
 		return err
 	}
 	return &Error{msg: Text(err.Error()), err: err}
