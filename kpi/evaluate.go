@@ -444,25 +444,26 @@ func (idx readingIndex) pooled(b Binding) (resolved, bool, string) {
 
 // Resolve finds a binding's value in readings as an evaluation does: the
 // matching series, aggregated; ok is false when there is none, or several
-// without an aggregation.
+// without an aggregation. t is the oldest matching series' time.
 func Resolve(rs map[string]Reading, b Binding) (value float64, t time.Time, ok bool) {
-	r, found := rs[b.Source]
-	if !found {
-		return 0, time.Time{}, false
-	}
-	res, ok, _ := readingIndex{b.Source: {Reading: r, byName: nameIndex(r)}}.resolve(b)
+	res, ok := resolveIn(rs, b)
 	return res.v, res.oldest, ok
 }
 
 // ResolveNewest is Resolve with the time of the newest matching series:
 // when the binding's value last changed.
 func ResolveNewest(rs map[string]Reading, b Binding) (value float64, newest time.Time, ok bool) {
+	res, ok := resolveIn(rs, b)
+	return res.v, res.newest, ok
+}
+
+func resolveIn(rs map[string]Reading, b Binding) (resolved, bool) {
 	r, found := rs[b.Source]
 	if !found {
-		return 0, time.Time{}, false
+		return resolved{}, false
 	}
 	res, ok, _ := readingIndex{b.Source: {Reading: r, byName: nameIndex(r)}}.resolve(b)
-	return res.v, res.newest, ok
+	return res, ok
 }
 
 func nameIndex(r Reading) map[string][]int {

@@ -196,40 +196,15 @@ func atoi(b []byte) int64 {
 }
 
 // cutInt parses a decimal integer at the start of b, up to a comma; rest is
-// what follows the comma.
-func cutInt(b []byte) (n int64, rest []byte, ok bool) {
-	i := 0
-	neg := false
-	if i < len(b) && b[i] == '-' {
-		neg, i = true, 1
-	}
-	start := i
-	for i < len(b) && b[i] >= '0' && b[i] <= '9' {
-		n = n*10 + int64(b[i]-'0')
-		i++
-		if n > 1<<53 {
-			return 0, nil, false
-		}
-	}
-	if i == start {
-		return 0, nil, false
-	}
-	if neg {
-		n = -n
-	}
-	if i < len(b) {
-		if b[i] != ',' {
-			return 0, nil, false
-		}
-		return n, b[i+1:], true
-	}
-	return n, nil, true
-}
+// what follows the comma. Numbers beyond 2^53 fail.
+func cutInt(b []byte) (n int64, rest []byte, ok bool) { return cutNumber(b, false) }
 
 // cutCount is cutInt for hit counts: up to 2^64-1 (and beyond) saturates at
 // the largest int64 instead of failing, and a negative count (broken gcov
 // data) is 0.
-func cutCount(b []byte) (n int64, rest []byte, ok bool) {
+func cutCount(b []byte) (n int64, rest []byte, ok bool) { return cutNumber(b, true) }
+
+func cutNumber(b []byte, count bool) (n int64, rest []byte, ok bool) {
 	i := 0
 	neg := false
 	if i < len(b) && b[i] == '-' {
@@ -237,18 +212,25 @@ func cutCount(b []byte) (n int64, rest []byte, ok bool) {
 	}
 	start := i
 	for i < len(b) && b[i] >= '0' && b[i] <= '9' {
-		if n <= (math.MaxInt64-9)/10 {
+		switch {
+		case n <= (math.MaxInt64-9)/10:
 			n = n*10 + int64(b[i]-'0')
-		} else {
+		case count:
 			n = math.MaxInt64
+		}
+		if !count && n > 1<<53 {
+			return 0, nil, false
 		}
 		i++
 	}
 	if i == start {
 		return 0, nil, false
 	}
-	if neg {
+	switch {
+	case neg && count:
 		n = 0
+	case neg:
+		n = -n
 	}
 	if i < len(b) {
 		if b[i] != ',' {
