@@ -440,11 +440,14 @@ func (a *App) publish(now time.Time) {
 		a.zones = map[string]zoneState{}
 	}
 	for i, r := range sc.Results {
-		if z, ok := a.zones[r.KPI.ID]; ok && z.zone == r.Zone {
-			sc.Results[i].ZoneSince = z.since
-		} else {
-			a.zones[r.KPI.ID] = zoneState{r.Zone, r.ZoneSince}
+		z, ok := a.zones[r.KPI.ID]
+		if !ok || z.zone != r.Zone {
+			// A new zone, or the first evaluation: estimated from the
+			// history once, then kept while the zone holds.
+			z = zoneState{r.Zone, c.ZoneSince(r, in.History[r.KPI.ID], now)}
+			a.zones[r.KPI.ID] = z
 		}
+		sc.Results[i].ZoneSince = z.since
 	}
 	for _, r := range sc.Results {
 		if r.HasValue && !r.Stale {

@@ -85,6 +85,9 @@ func goldenSnapshot(t testing.TB) *Snapshot {
 		{Name: "rows_read_total", Value: 12, Kind: kpi.Counter},
 	}}}
 	sc := kpi.Evaluate(c, kpi.Inputs{Readings: readings}, goldenNow)
+	for i, r := range sc.Results { // as the daemon sets it
+		sc.Results[i].ZoneSince = c.ZoneSince(r, nil, goldenNow)
+	}
 	sources := []SourceState{
 		{Source: c.Sources[0], LastSuccess: readAt, Status: collectors.Status{Name: "manual", Type: "file", Runs: 3, Errors: 1, Success: true, LastDuration: 1500 * time.Microsecond, LastSuccess: readAt}},
 		{Source: c.Sources[1]},

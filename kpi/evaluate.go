@@ -120,8 +120,18 @@ func evaluateKPI(c *Catalogue, k *KPI, src Source, idx readingIndex, history []P
 		r.Zone = Yellow
 		r.Reason = "green attainment, but the trend is worsening"
 	}
-	r.ZoneSince = c.zoneSince(k, withCurrent(history, r.InputTime, r.Value), r.Zone, now)
 	return r
+}
+
+// ZoneSince estimates when a KPI entered the zone of its result r at now,
+// from its history (see zoneSince). It is not part of Evaluate: the daemon
+// follows zone changes itself and asks only when a zone changes or at
+// start, so that an evaluation never walks every history.
+func (c *Catalogue) ZoneSince(r Result, history []Point, now time.Time) time.Time {
+	if !r.HasValue || r.Stale {
+		return time.Time{}
+	}
+	return c.zoneSince(r.KPI, withCurrent(history, r.InputTime, r.Value), r.Zone, now)
 }
 
 // zoneSince walks the KPI's history back from now and returns the start of

@@ -405,20 +405,23 @@ func TestZoneSince(t *testing.T) {
 		return Inputs{Readings: map[string]Reading{"src": {At: at, Measurements: []Measurement{{Name: "m", Value: v}}}}, History: map[string][]Point{"k": h}}
 	}
 	// 40 (yellow), then 30 (red) five days ago, then 32 (red) two days ago.
-	r := Evaluate(c, in([]Point{{day(10), 40}, {day(5), 30}, {day(2), 32}}, 32, now.Add(-time.Minute)), now).Results[0]
-	if r.Zone != Red || !r.ZoneSince.Equal(day(5)) {
-		t.Errorf("zone %s since %s, want red since %s", r.Zone, r.ZoneSince, day(5))
+	since := func(h []Point, v float64) (Zone, time.Time) {
+		input := in(h, v, now.Add(-time.Minute))
+		r := Evaluate(c, input, now).Results[0]
+		return r.Zone, c.ZoneSince(r, input.History["k"], now)
+	}
+	if z, s := since([]Point{{day(10), 40}, {day(5), 30}, {day(2), 32}}, 32); z != Red || !s.Equal(day(5)) {
+		t.Errorf("zone %s since %s, want red since %s", z, s, day(5))
 	}
 	// The value holds at 45 since January; the target went from 40 (Q1) to
 	// 60 (Q2) on April 1st: yellow since then.
 	k.Targets = milestones(cal, "Q1", 40.0, "Q2", 60.0)
 	c = calendarCatalogue(k)
-	r = Evaluate(c, in([]Point{{at("2026-01-10T00:00:00Z"), 45}}, 45, now.Add(-time.Minute)), now).Results[0]
-	if r.Zone != Yellow || !r.ZoneSince.Equal(date("2026-04-01")) {
-		t.Errorf("zone %s since %s, want yellow since the Q2 border", r.Zone, r.ZoneSince)
+	if z, s := since([]Point{{at("2026-01-10T00:00:00Z"), 45}}, 45); z != Yellow || !s.Equal(date("2026-04-01")) {
+		t.Errorf("zone %s since %s, want yellow since the Q2 border", z, s)
 	}
 	// Unknown has no since.
-	if r := Evaluate(c, Inputs{}, now).Results[0]; !r.ZoneSince.IsZero() {
-		t.Errorf("unknown since %s", r.ZoneSince)
+	if r := Evaluate(c, Inputs{}, now).Results[0]; !c.ZoneSince(r, nil, now).IsZero() {
+		t.Error("unknown has a since")
 	}
 }
