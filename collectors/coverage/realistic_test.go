@@ -141,3 +141,74 @@ func BenchmarkRealisticLCOVThroughput(b *testing.B) {
 		}
 	}
 }
+
+// writeRealisticCobertura writes a Cobertura report of the same shape as
+// writeRealisticLCOV's tracefile (files as classes of one package each;
+// functions as methods; branch lines with condition-coverage), as
+// coverage.py and Cobertura write it. It returns the distinct lines.
+func writeRealisticCobertura(w io.Writer, files int, seed uint64) (lines int) {
+	rng := rand.New(rand.NewPCG(seed, 7))
+	bw := bufio.NewWriterSize(w, 1<<20)
+	defer bw.Flush()
+	fmt.Fprintf(bw, "<?xml version=\"1.0\" ?>\n<!DOCTYPE coverage SYSTEM \"http://cobertura.sourceforge.net/xml/coverage-04.dtd\">\n")
+	fmt.Fprintf(bw, "<coverage line-rate=\"0.5\" branch-rate=\"0.5\" version=\"7.4\" timestamp=\"1700000000\">\n<sources><source>/home/runner/work/app/app</source></sources>\n<packages>\n")
+	for f := 0; f < files; f++ {
+		n := 20 + rng.IntN(1180)
+		fmt.Fprintf(bw, "<package name=\"module%03d.sub%02d\" line-rate=\"0.5\" branch-rate=\"0.5\" complexity=\"0\"><classes>\n", f%500, f%37)
+		fmt.Fprintf(bw, "<class name=\"file%05d.py\" filename=\"src/module%03d/sub%02d/file%05d.py\" line-rate=\"0.5\" branch-rate=\"0.5\" complexity=\"0\">\n<methods>\n", f, f%500, f%37, f)
+		for l := 1; l <= n; l += 25 {
+			fmt.Fprintf(bw, "<method name=\"fn_%d_%d\" signature=\"()\" line-rate=\"0.5\" branch-rate=\"0.5\" complexity=\"0\"><lines><line number=\"%d\" hits=\"%d\"/></lines></method>\n", f, l, l, rng.IntN(3))
+		}
+		bw.WriteString("</methods>\n<lines>\n")
+		for l := 1; l <= n; l++ {
+			if rng.IntN(10) < 3 {
+				continue
+			}
+			hits := 0
+			if rng.IntN(3) > 0 {
+				hits = rng.IntN(2000) + 1
+			}
+			lines++
+			if rng.IntN(8) == 0 {
+				nb := 2 + 2*rng.IntN(2)
+				c := rng.IntN(nb + 1)
+				fmt.Fprintf(bw, "<line number=\"%d\" hits=\"%d\" branch=\"true\" condition-coverage=\"%d%% (%d/%d)\"/>\n", l, hits, 100*c/nb, c, nb)
+			} else {
+				fmt.Fprintf(bw, "<line number=\"%d\" hits=\"%d\" branch=\"false\"/>\n", l, hits)
+			}
+		}
+		bw.WriteString("</lines>\n</class>\n</classes></package>\n")
+	}
+	bw.WriteString("</packages>\n</coverage>\n")
+	return lines
+}
+
+// BenchmarkRealisticCobertura parses a realistic 200 MB Cobertura report
+// from disk, once per iteration, nothing cycled.
+func BenchmarkRealisticCobertura(b *testing.B) {
+	path := filepath.Join(os.TempDir(), "kpi-exporter-realistic-cobertura.xml")
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	lines := writeRealisticCobertura(f, 200<<20/20000, 1) // about 20 KB a class
+	f.Close()
+	b.Cleanup(func() { os.Remove(path) })
+	fi, _ := os.Stat(path)
+	b.SetBytes(fi.Size())
+	for b.Loop() {
+		in, err := os.Open(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		r := NewReport(nil)
+		if err := Parse("bench.xml", in, "", r); err != nil {
+			b.Fatal(err)
+		}
+		in.Close()
+		if got := r.Totals().Lines.Total; got != int64(lines) {
+			b.Fatalf("lines %d, want %d", got, lines)
+		}
+	}
+	b.ReportMetric(float64(lines), "lines")
+}

@@ -13,7 +13,7 @@ import (
 // document in memory) and knows the line of the token it is on.
 type xmlReader struct {
 	name   string
-	dec    *xml.Decoder
+	dec    tokenSource
 	limits Limits
 	depth  int
 }
@@ -54,6 +54,12 @@ func newXMLReader(name string, rd io.Reader, l Limits) *xmlReader {
 		return nil, fmt.Errorf("unsupported charset %s", charset)
 	}
 	return &xmlReader{name: name, dec: dec, limits: l}
+}
+
+// newFastXMLReader reads through xmlScanner instead of encoding/xml.
+func newFastXMLReader(name string, rd io.Reader, l Limits) *xmlReader {
+	l = l.withDefaults()
+	return &xmlReader{name: name, dec: newXMLScanner(&tokenGuard{r: rd, max: l.MaxTokenBytes}, l.MaxTokenBytes), limits: l}
 }
 
 // line is the line of the decoder's current position.
@@ -111,7 +117,7 @@ func (x *xmlReader) intAttr(e xml.StartElement, name string, required bool) (int
 // the records.
 func ParseCobertura(name string, rd io.Reader, r *Report) error {
 	r.declare(kindLines | kindBranches | kindFunctions)
-	x := newXMLReader(name, rd, r.limits)
+	x := newFastXMLReader(name, rd, r.limits)
 	var file, class string
 	var f *fileCov
 	claims := [4]int64{-1, -1, -1, -1} // lines-valid, lines-covered, branches-valid, branches-covered
