@@ -351,7 +351,7 @@ func (a *App) reload() error {
 	a.scheduler.Apply(l.Jobs)
 	a.retain()
 	a.publish(a.cfg.Now())
-	a.log.Info("catalogue reloaded", zap.Int("kpis", len(l.Catalogue.KPIs)), zap.Int("enabled_sources", len(l.Jobs)))
+	a.log.Info("catalogue reloaded", zap.Int("kpis", len(l.Catalogue.KPIs)), zap.Int("enabled_sources", len(l.Jobs)+len(l.Passive)))
 	return nil
 }
 
