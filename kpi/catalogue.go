@@ -96,6 +96,12 @@ type Catalogue struct {
 	Alerts struct {
 		RedFor, YellowFor time.Duration
 	}
+	// ForecastDefaults are the catalogue's least history for a forecast
+	// (evaluation.forecast); zero means the package defaults.
+	ForecastDefaults struct {
+		MinPoints int
+		MinSpan   time.Duration
+	}
 	Sources []Source
 	KPIs    []KPI
 
@@ -172,6 +178,8 @@ type KPI struct {
 	AlertFor, YellowFor time.Duration
 	// NoAlerts opts the KPI out of the zone alerts (alerts: false).
 	NoAlerts bool
+	// Forecast tunes the projection to the end of the target period.
+	Forecast ForecastSettings
 }
 
 // Binding says which measurement of which source gives a KPI its value.

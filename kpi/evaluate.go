@@ -63,6 +63,10 @@ type Result struct {
 
 	// Reason says why the zone is unknown, for people.
 	Reason string
+
+	// Forecast is the projection to the end of the period of the target in
+	// force (see Catalogue.Forecast); its Reason says why there is none.
+	Forecast Forecast
 }
 
 // Scorecard is the evaluation of a whole catalogue at one moment.
@@ -80,12 +84,28 @@ func Evaluate(c *Catalogue, in Inputs, now time.Time) Scorecard {
 	for i := range c.KPIs {
 		k := &c.KPIs[i]
 		src, _ := c.Source(k.Source.Source)
-		sc.Results[i] = evaluateKPI(c, k, src, idx, in.History[k.ID], now)
+		var prior *Forecast
+		if f, ok := in.Prior[k.ID]; ok {
+			prior = &f
+		}
+		sc.Results[i] = evaluateKPI(c, k, src, idx, in.History[k.ID], now, prior)
 	}
 	return sc
 }
 
-func evaluateKPI(c *Catalogue, k *KPI, src Source, idx readingIndex, history []Point, now time.Time) Result {
+// Forecasts returns the scorecard's forecasts by KPI id, for the next
+// evaluation's Inputs.Prior.
+func (sc Scorecard) Forecasts() map[string]Forecast {
+	out := make(map[string]Forecast, len(sc.Results))
+	for _, r := range sc.Results {
+		if r.Forecast.OK {
+			out[r.KPI.ID] = r.Forecast
+		}
+	}
+	return out
+}
+
+func evaluateKPI(c *Catalogue, k *KPI, src Source, idx readingIndex, history []Point, now time.Time, prior *Forecast) Result {
 	r := Result{KPI: k, Zone: Unknown}
 	r.Target, r.HasTarget = c.TargetAt(k, now)
 
@@ -93,6 +113,7 @@ func evaluateKPI(c *Catalogue, k *KPI, src Source, idx readingIndex, history []P
 	res, r.HasValue, r.Reason = idx.resolve(k.Source)
 	r.Value, r.ValueTime, r.InputTime = res.v, res.oldest, res.newest
 	if !r.HasValue {
+		r.Forecast.Reason = "no value"
 		return r
 	}
 	maxAge := k.MaxAge
@@ -102,10 +123,12 @@ func evaluateKPI(c *Catalogue, k *KPI, src Source, idx readingIndex, history []P
 	if maxAge > 0 && now.Sub(r.ValueTime) > maxAge {
 		r.Stale = true
 		r.Reason = fmt.Sprintf("value measured at %s is older than max_age %s", r.ValueTime.UTC().Format(time.RFC3339), maxAge)
+		r.Forecast.Reason = "the value is stale"
 		return r
 	}
 	if !r.HasTarget {
 		r.Reason = "no target applies"
+		r.Forecast.Reason = "no target to forecast against"
 		return r
 	}
 	r.Attainment, r.HasAttainment = Attainment(k.Direction, r.Value, r.Target), true
@@ -115,11 +138,13 @@ func evaluateKPI(c *Catalogue, k *KPI, src Source, idx readingIndex, history []P
 	if window <= 0 {
 		window = c.TrendWindow
 	}
-	r.Trend = Trend(k.Direction, withCurrent(history, r.InputTime, r.Value), now, window, r.Target)
+	h := withCurrent(history, r.InputTime, r.Value)
+	r.Trend = Trend(k.Direction, h, now, window, r.Target)
 	if r.Zone == Green && r.Trend == Worsening && k.TrendDemotes {
 		r.Zone = Yellow
 		r.Reason = "green attainment, but the trend is worsening"
 	}
+	r.Forecast = c.forecast(k, h, now, prior)
 	return r
 }
 

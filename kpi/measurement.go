@@ -102,4 +102,8 @@ type Point struct {
 type Inputs struct {
 	Readings map[string]Reading
 	History  map[string][]Point
+	// Prior are the previous evaluation's forecasts (Scorecard.Forecasts),
+	// optional: a forecast computed from the same points for the same
+	// horizon is taken instead of fitted again.
+	Prior map[string]Forecast
 }

@@ -47,6 +47,10 @@ type rawCatalogue struct {
 	} `yaml:"calendar"`
 	Evaluation struct {
 		TrendWindow string `yaml:"trend_window"`
+		Forecast    struct {
+			MinPoints *int   `yaml:"min_points"`
+			MinSpan   string `yaml:"min_span"`
+		} `yaml:"forecast"`
 	} `yaml:"evaluation"`
 	Alerts struct {
 		RedFor    string `yaml:"red_for"`
@@ -97,6 +101,15 @@ type rawKPI struct {
 	AlertFor     string `yaml:"alert_for"`
 	YellowFor    string `yaml:"yellow_for"`
 	Alerts       *bool  `yaml:"alerts"`
+	Forecast     struct {
+		Enabled   *bool    `yaml:"enabled"`
+		Window    string   `yaml:"window"`
+		MinPoints *int     `yaml:"min_points"`
+		MinSpan   string   `yaml:"min_span"`
+		Monotone  bool     `yaml:"monotone"`
+		Min       *float64 `yaml:"min"`
+		Max       *float64 `yaml:"max"`
+	} `yaml:"forecast"`
 }
 
 // Parse decodes and validates a catalogue. Every error names its place as
@@ -535,6 +548,8 @@ func (v *validator) catalogue(raw *rawCatalogue, opts ParseOptions) *Catalogue {
 	c.TrendWindow = v.duration("$.evaluation.trend_window", raw.Evaluation.TrendWindow, DefaultTrendWindow)
 	c.Alerts.RedFor = v.duration("$.alerts.red_for", raw.Alerts.RedFor, DefaultAlertFor)
 	c.Alerts.YellowFor = v.duration("$.alerts.yellow_for", raw.Alerts.YellowFor, DefaultYellowFor)
+	c.ForecastDefaults.MinPoints = v.minPoints("$.evaluation.forecast.min_points", raw.Evaluation.Forecast.MinPoints)
+	c.ForecastDefaults.MinSpan = v.duration("$.evaluation.forecast.min_span", raw.Evaluation.Forecast.MinSpan, 0)
 
 	for i, rs := range raw.Sources {
 		p := fmt.Sprintf("$.sources[%d]", i)
@@ -709,7 +724,39 @@ func (v *validator) kpi(p string, rk *rawKPI, c *Catalogue) KPI {
 	default:
 		v.errorf(p+".interpolate", "interpolate %q is not linear or step", rk.Interpolate)
 	}
+	rf := &rk.Forecast
+	k.Forecast = ForecastSettings{
+		Disabled:  rf.Enabled != nil && !*rf.Enabled,
+		Window:    v.duration(p+".forecast.window", rf.Window, 0),
+		MinPoints: v.minPoints(p+".forecast.min_points", rf.MinPoints),
+		MinSpan:   v.duration(p+".forecast.min_span", rf.MinSpan, 0),
+		Monotone:  rf.Monotone,
+		Min:       rf.Min, Max: rf.Max,
+	}
+	for _, b := range []struct {
+		name string
+		v    *float64
+	}{{"min", rf.Min}, {"max", rf.Max}} {
+		if b.v != nil && (math.IsNaN(*b.v) || math.IsInf(*b.v, 0)) {
+			v.errorf(p+".forecast."+b.name, "forecast %s must be a finite number", b.name)
+		}
+	}
+	if rf.Min != nil && rf.Max != nil && *rf.Min >= *rf.Max {
+		v.errorf(p+".forecast.max", "forecast max %v is not above min %v", *rf.Max, *rf.Min)
+	}
 	return k
+}
+
+// minPoints validates a forecast's least number of points (0 when unset).
+func (v *validator) minPoints(path string, n *int) int {
+	if n == nil {
+		return 0
+	}
+	if *n < 3 || *n > 100000 {
+		v.errorf(path, "min_points must be between 3 and 100000, not %d", *n)
+		return 0
+	}
+	return *n
 }
 
 // Settings are a source's type-specific settings as written in the
