@@ -435,6 +435,9 @@ func (a *App) publish(now time.Time) {
 	start := time.Now() // wallclock: the duration of rendering
 	in := a.cfg.Store.Inputs()
 	c := a.loaded.Catalogue
+	if p := a.published; p != nil && p.Catalogue == c {
+		in.Prior = p.Scorecard.Forecasts() // a forecast is refitted only when its points change
+	}
 	sc := kpi.Evaluate(c, in, now)
 	if a.zones == nil {
 		a.zones = map[string]zoneState{}
@@ -482,11 +485,16 @@ func sameResults(a, b kpi.Scorecard) bool {
 		if x.KPI != y.KPI || x.HasValue != y.HasValue || x.Value != y.Value || !x.ValueTime.Equal(y.ValueTime) || !x.InputTime.Equal(y.InputTime) || !x.ZoneSince.Equal(y.ZoneSince) ||
 			x.Stale != y.Stale || x.HasTarget != y.HasTarget || x.Target != y.Target ||
 			x.HasAttainment != y.HasAttainment || x.Attainment != y.Attainment ||
-			x.Zone != y.Zone || x.Trend != y.Trend || x.Reason != y.Reason {
+			x.Zone != y.Zone || x.Trend != y.Trend || x.Reason != y.Reason || !sameForecast(x.Forecast, y.Forecast) {
 			return false
 		}
 	}
 	return true
+}
+
+func sameForecast(a, b kpi.Forecast) bool {
+	return a.OK == b.OK && a.Reason == b.Reason && a.Value == b.Value && a.Lower == b.Lower && a.Upper == b.Upper &&
+		a.Horizon.Equal(b.Horizon) && a.Target == b.Target && a.Zone == b.Zone && a.ETA.Equal(b.ETA)
 }
 
 func sameSources(p *exporter.Snapshot, sources []exporter.SourceState, readings map[string]kpi.Reading) bool {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -84,9 +85,10 @@ func goldenSnapshot(t testing.TB) *Snapshot {
 		{Name: "security_incidents", Value: 1},
 		{Name: "rows_read_total", Value: 12, Kind: kpi.Counter},
 	}}}
-	sc := kpi.Evaluate(c, kpi.Inputs{Readings: readings}, goldenNow)
+	history := goldenHistory()
+	sc := kpi.Evaluate(c, kpi.Inputs{Readings: readings, History: history}, goldenNow)
 	for i, r := range sc.Results { // as the daemon sets it
-		sc.Results[i].ZoneSince = c.ZoneSince(r, nil, goldenNow)
+		sc.Results[i].ZoneSince = c.ZoneSince(r, history[r.KPI.ID], goldenNow)
 	}
 	sources := []SourceState{
 		{Source: c.Sources[0], LastSuccess: readAt, Status: collectors.Status{Name: "manual", Type: "file", Runs: 3, Errors: 1, Success: true, LastDuration: 1500 * time.Microsecond, LastSuccess: readAt}},
@@ -97,6 +99,23 @@ func goldenSnapshot(t testing.TB) *Snapshot {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// goldenHistory is two weeks of hourly history up to the readings: NPS
+// climbing from 50 to 58 (on track for M12's 75: green at the horizon,
+// with an ETA), review time worsening from 15,000 s to 20,000 s (yellow now,
+// red at the end of Q4: off track).
+func goldenHistory() map[string][]kpi.Point {
+	const n = 14 * 24
+	h := map[string][]kpi.Point{}
+	for i := 0; i < n; i++ {
+		t := goldenNow.Add(-30*time.Second - time.Duration(n-i)*time.Hour)
+		f := float64(i) / n
+		wob := math.Sin(float64(i) * 2.4)
+		h["nps"] = append(h["nps"], kpi.Point{T: t, V: math.Round((50+8*f+0.3*wob)*100) / 100})
+		h["review_time"] = append(h["review_time"], kpi.Point{T: t, V: math.Round(15000 + 5000*f + 100*wob)})
+	}
+	return h
 }
 
 type famGatherer struct{ s *Snapshot }

@@ -76,6 +76,21 @@ var (
 	descAlertDelay = prometheus.NewDesc("kpi_alert_delay_seconds",
 		"How long the KPI must stay in a zone before its zone alert fires (catalogue: alerts.red_for / alert_for, alerts.yellow_for / yellow_for), with the alert's severity; absent for KPIs with alerts: false. One rule file serves any catalogue through it.",
 		[]string{"kpi", "domain", "kpi_zone", "severity"}, nil)
+	descForecast = prometheus.NewDesc("kpi_forecast_value",
+		"Projected value of the KPI at the end of the period of its target in force (kpi_forecast_timestamp_seconds), in its base unit: bound=\"\" the projection, bound=\"lower\"/\"upper\" its 80 % interval. Absent without a forecast (too little history, no fresh value, no target ahead)."+cached,
+		[]string{"kpi", "domain", "bound"}, nil)
+	descForecastTime = prometheus.NewDesc("kpi_forecast_timestamp_seconds",
+		"The forecast's horizon: the end of the period of the KPI's target in force (with linear interpolation, of the segment), as a Unix time.",
+		[]string{"kpi", "domain"}, nil)
+	descForecastAttainment = prometheus.NewDesc("kpi_forecast_attainment_ratio",
+		"Attainment of the projected value against the target in force at the horizon, clamped to [0, 2]."+cached,
+		[]string{"kpi", "domain"}, nil)
+	descForecastZone = prometheus.NewDesc("kpi_forecast_zone",
+		"Zone of the projected value at the horizon as a state set: exactly one of green, yellow and red is 1. KpiOffTrack fires for a KPI green or yellow now and red here."+cached,
+		[]string{"kpi", "domain", "kpi_zone"}, nil)
+	descETA = prometheus.NewDesc("kpi_target_eta_timestamp_seconds",
+		"When the projection first reaches the green threshold of the target at the horizon, as a Unix time (the latest value's time when already there); absent when it does not before the horizon.",
+		[]string{"kpi", "domain"}, nil)
 	descInfo = prometheus.NewDesc("kpi_definition_info",
 		"Definition of the KPI from the catalogue; always 1.",
 		[]string{"kpi", "domain", "name", "unit", "direction", "owner", "dashboard", "source"}, nil)
@@ -158,6 +173,23 @@ func (c snapshotCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge(descTrend, float64(r.Trend), id, dom)
 		if !r.ZoneSince.IsZero() {
 			gauge(descZoneSince, float64(r.ZoneSince.UnixMilli())/1e3, id, dom)
+		}
+		if f := r.Forecast; f.OK {
+			gauge(descForecast, f.Value, id, dom, "")
+			gauge(descForecast, f.Lower, id, dom, "lower")
+			gauge(descForecast, f.Upper, id, dom, "upper")
+			gauge(descForecastTime, float64(f.Horizon.UnixMilli())/1e3, id, dom)
+			gauge(descForecastAttainment, f.Attainment, id, dom)
+			for _, z := range []kpi.Zone{kpi.Green, kpi.Yellow, kpi.Red} {
+				v := 0.0
+				if f.Zone == z {
+					v = 1
+				}
+				gauge(descForecastZone, v, id, dom, string(z))
+			}
+			if !f.ETA.IsZero() {
+				gauge(descETA, float64(f.ETA.UnixMilli())/1e3, id, dom)
+			}
 		}
 		if !k.NoAlerts {
 			sev := "warning"

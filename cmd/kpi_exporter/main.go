@@ -123,6 +123,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	rulesJob := rulesCmd.Flag("job-selector", "Label matchers selecting the exporter's targets for KpiExporterDown, e.g. job=\"kpi\"; empty: any down target that exported kpi_exporter_build_info in the last day.").Default("").String()
 	var rulesOpts promrules.Options
 	rulesCmd.Flag("alert.trend-for", "How long a KPI must worsen before KpiWorseningTrend fires.").Default("1d").SetValue(durationFlag{&rulesOpts.TrendFor})
+	rulesCmd.Flag("alert.off-track-for", "How long a KPI's forecast must end its target period red before KpiOffTrack fires.").Default("6h").SetValue(durationFlag{&rulesOpts.OffTrackFor})
 	rulesCmd.Flag("alert.stale-for", "How long a KPI's value must be stale before KpiValueStale fires.").Default("15m").SetValue(durationFlag{&rulesOpts.StaleFor})
 	rulesCmd.Flag("alert.collector-for", "How long a source must fail before KpiCollectorFailing fires.").Default("30m").SetValue(durationFlag{&rulesOpts.CollectorFor})
 	rulesCmd.Flag("alert.absent-for", "How long a KPI must be missing before KpiAbsent fires.").Default("15m").SetValue(durationFlag{&rulesOpts.AbsentFor})

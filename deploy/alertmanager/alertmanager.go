@@ -83,7 +83,7 @@ type InhibitRule struct {
 
 // KPIAlerts are the alerts about one KPI of one exporter; they say nothing
 // new while the exporter itself is down.
-var KPIAlerts = []string{"KpiRedZone", "KpiYellowZone", "KpiWorseningTrend", "KpiValueStale", "KpiAbsent", "KpiCollectorFailing", "KpiConfigReloadFailed"}
+var KPIAlerts = []string{"KpiRedZone", "KpiYellowZone", "KpiWorseningTrend", "KpiOffTrack", "KpiValueStale", "KpiAbsent", "KpiCollectorFailing", "KpiConfigReloadFailed"}
 
 var unsafe = regexp.MustCompile(`[^a-zA-Z0-9_.-]+`)
 

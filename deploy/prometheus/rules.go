@@ -26,7 +26,7 @@ type Options struct {
 	RunbookBase string
 	// The delays of the alerts that are not per KPI (the red and yellow
 	// zone delays are the catalogue's, exported by the exporter).
-	TrendFor, StaleFor, CollectorFor, AbsentFor, DownFor, ReloadFor time.Duration
+	TrendFor, OffTrackFor, StaleFor, CollectorFor, AbsentFor, DownFor, ReloadFor time.Duration
 }
 
 func (o *Options) defaults() {
@@ -39,6 +39,7 @@ func (o *Options) defaults() {
 		}
 	}
 	set(&o.TrendFor, 24*time.Hour)
+	set(&o.OffTrackFor, 6*time.Hour)
 	set(&o.StaleFor, 15*time.Minute)
 	set(&o.CollectorFor, 30*time.Minute)
 	set(&o.AbsentFor, 15*time.Minute)
@@ -122,6 +123,16 @@ func Rules(o Options) RuleFile {
 			Annotations: map[string]string{"summary": "A KPI is trending the wrong way.",
 				"description": `KPI {{ $labels.name }} ({{ $labels.kpi }}, owner {{ $labels.owner }}) on {{ $labels.instance }} has been worsening for ` + dur(o.TrendFor) + `.`,
 				"runbook_url": runbook("KpiWorseningTrend")}},
+		{Alert: "KpiOffTrack",
+			// The value is the forecast's attainment; kpi_zone is left out,
+			// so that a KPI going from green to yellow stays one alert.
+			Expr: `((kpi_forecast_attainment_ratio and ` + on + ` (kpi_forecast_zone{kpi_zone="red"} == 1))` +
+				` and ` + on + ` (kpi_zone{kpi_zone=~"green|yellow"} == 1))` + info +
+				` * ` + on + ` group_left(severity) (0 * kpi_alert_delay_seconds{kpi_zone="red"} + 1)`,
+			For: dur(o.OffTrackFor),
+			Annotations: map[string]string{"summary": "A KPI is off track: at its pace it ends its target period in the red zone.",
+				"description": `KPI {{ $labels.name }} ({{ $labels.kpi }}, owner {{ $labels.owner }}) on {{ $labels.instance }} is not red now, but its forecast reaches only {{ $value | humanizePercentage }} of the target at the end of the target period (see kpi_forecast_value and its page).`,
+				"runbook_url": runbook("KpiOffTrack")}},
 		{Alert: "KpiValueStale",
 			Expr: `((kpi_zone{kpi_zone="unknown"} == 1) and ` + on + ` kpi_value_timestamp_seconds unless ` + on + ` kpi_value` +
 				` and ` + on + ` kpi_alert_delay_seconds{kpi_zone="red"})` + info,

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 var update = flag.Bool("update", false, "rewrite the checked-in rules")
@@ -207,6 +208,100 @@ tests:
           - {labels: 'kpi:zone:code{kpi="quiet_kpi",domain="d",instance="x:10050",job="kpi"}', value: 2}
           - {labels: 'kpi:zone:code{kpi="stale_kpi",domain="e",instance="x:10050",job="kpi"}', value: -1}
           - {labels: 'kpi:zone:code{kpi="green_kpi",domain="e",instance="x:10050",job="kpi"}', value: 0}
+`
+	os.WriteFile(filepath.Join(dir, "tests.yaml"), []byte(tests), 0o644)
+	cmd := exec.Command(promtool(t), "test", "rules", "tests.yaml")
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Errorf("promtool test rules: %v\n%s", err, out)
+	}
+}
+
+// TestOffTrackRuleUnitTests asserts KpiOffTrack with `promtool test rules`:
+// it fires for a KPI green or yellow now whose forecast zone at the horizon
+// is red for the rule's delay, per exporter, with the red-zone severity the
+// exporter gives the KPI and the forecast's attainment as its value; not for
+// a KPI already red, one projected green, one with alerts: false, one
+// without a forecast, nor one whose forecast was red for less than the delay.
+func TestOffTrackRuleUnitTests(t *testing.T) {
+	rules, err := Marshal(Rules(Options{RunbookBase: "https://example.com/README.md", OffTrackFor: 2 * time.Hour}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "rules.yaml"), rules, 0o644)
+
+	var in strings.Builder
+	series := func(s, values string) {
+		in.WriteString("      - series: '" + s + "'\n        values: '" + values + "'\n")
+	}
+	// kpi exports a KPI of one exporter: its zone now (values per zone
+	// over time), its forecast zone ("" for none) and attainment, and its
+	// alert delays (sev "" for alerts: false).
+	kpi := func(inst, id, zoneNow, forecast, sev string, attainment string) {
+		l := `kpi="` + id + `",domain="d",instance="` + inst + `",job="kpi"`
+		for _, z := range []string{"green", "yellow", "red", "unknown"} {
+			v := "0x600"
+			if z == zoneNow {
+				v = "1x600"
+			}
+			series(`kpi_zone{`+l+`,kpi_zone="`+z+`"}`, v)
+		}
+		series(`kpi_definition_info{`+l+`,owner="ann",name="`+id+` name",unit="ratio",direction="higher",dashboard="product",source="s"}`, "1x600")
+		if sev != "" {
+			series(`kpi_alert_delay_seconds{`+l+`,kpi_zone="red",severity="`+sev+`"}`, "3600x600")
+			series(`kpi_alert_delay_seconds{`+l+`,kpi_zone="yellow",severity="warning"}`, "14400x600")
+		}
+		if forecast == "" {
+			return
+		}
+		for _, z := range []string{"green", "yellow", "red"} {
+			v := "0x600"
+			switch {
+			case forecast == z:
+				v = "1x600"
+			case forecast == "red-briefly" && z == "red":
+				v = "1x60 0x540" // red for an hour, then green
+			case forecast == "red-briefly" && z == "green":
+				v = "0x60 1x540"
+			}
+			series(`kpi_forecast_zone{`+l+`,kpi_zone="`+z+`"}`, v)
+		}
+		series(`kpi_forecast_attainment_ratio{`+l+`}`, attainment+"x600")
+	}
+	kpi("x:1", "green_off", "green", "red", "critical", "0.5")
+	kpi("x:1", "yellow_off", "yellow", "red", "warning", "0.625")
+	kpi("y:1", "yellow_off", "yellow", "green", "warning", "1.1") // the same KPI on track elsewhere
+	kpi("x:1", "red_now", "red", "red", "warning", "0.4")
+	kpi("x:1", "on_track", "yellow", "green", "warning", "0.95")
+	kpi("x:1", "quiet", "green", "red", "", "0.5")
+	kpi("x:1", "no_forecast", "green", "", "warning", "")
+	kpi("x:1", "brief", "green", "red-briefly", "warning", "0.6")
+
+	tests := `rule_files: [rules.yaml]
+evaluation_interval: 1m
+tests:
+  - interval: 1m
+    input_series:
+` + in.String() + `
+    alert_rule_test:
+      - eval_time: 90m
+        alertname: KpiOffTrack
+        exp_alerts: []
+      - eval_time: 3h
+        alertname: KpiOffTrack
+        exp_alerts:
+          - exp_labels: {severity: critical, kpi: green_off, domain: d, owner: ann, name: green_off name, instance: "x:1", job: kpi}
+            exp_annotations:
+              summary: "A KPI is off track: at its pace it ends its target period in the red zone."
+              description: "KPI green_off name (green_off, owner ann) on x:1 is not red now, but its forecast reaches only 50% of the target at the end of the target period (see kpi_forecast_value and its page)."
+              runbook_url: https://example.com/README.md#kpiofftrack
+          - exp_labels: {severity: warning, kpi: yellow_off, domain: d, owner: ann, name: yellow_off name, instance: "x:1", job: kpi}
+            exp_annotations:
+              summary: "A KPI is off track: at its pace it ends its target period in the red zone."
+              description: "KPI yellow_off name (yellow_off, owner ann) on x:1 is not red now, but its forecast reaches only 62.5% of the target at the end of the target period (see kpi_forecast_value and its page)."
+              runbook_url: https://example.com/README.md#kpiofftrack
 `
 	os.WriteFile(filepath.Join(dir, "tests.yaml"), []byte(tests), 0o644)
 	cmd := exec.Command(promtool(t), "test", "rules", "tests.yaml")
