@@ -89,7 +89,7 @@ var (
 		"Zone of the projected value at the horizon as a state set: exactly one of green, yellow and red is 1. KpiOffTrack fires for a KPI green or yellow now and red here."+cached,
 		[]string{"kpi", "domain", "kpi_zone"}, nil)
 	descETA = prometheus.NewDesc("kpi_target_eta_timestamp_seconds",
-		"When the projection first reaches the green threshold of the target at the horizon, as a Unix time (the latest value's time when already there); absent when it does not before the horizon.",
+		"When the projection reaches the green threshold of the target at the horizon, to stay green to the horizon, as a Unix time (the latest value's time when already there); absent when the forecast is not green at the horizon.",
 		[]string{"kpi", "domain"}, nil)
 	descInfo = prometheus.NewDesc("kpi_definition_info",
 		"Definition of the KPI from the catalogue; always 1.",

@@ -138,8 +138,9 @@ func Dashboards(c *kpi.Catalogue) ([]Dashboard, error) {
 // QueriesPerRefresh is how many queries a dashboard of KPIs in units
 // different units runs per refresh: the zone counts and the attainment grid
 // (one each), per unit a scorecard table (seven) and a history panel (one),
-// the attainment history (one) and the collector health (two).
-func QueriesPerRefresh(units int) int { return 5 + 8*units }
+// the forecast table (four), the attainment history (one) and the
+// collector health (two).
+func QueriesPerRefresh(units int) int { return 9 + 8*units }
 
 func build(uid, title, tag string, ks []*kpi.KPI) ([]byte, error) {
 	ids := make([]string, len(ks))
@@ -256,6 +257,32 @@ func build(uid, title, tag string, ks []*kpi.KPI) ([]byte, error) {
 				{Id: "custom.cellOptions", Value: map[string]any{"type": "color-background"}}}).
 			OverrideByName("Trend", []dashboard.DynamicConfigValue{{Id: "mappings", Value: []dashboard.ValueMapping{trendMap}}}))
 	}
+
+	// The forecast: where each KPI ends its target period at its pace,
+	// against that period's target, with the zone there and when it turns
+	// green. KPIs without a forecast (too little history) are left out.
+	fzone := func(z string, code int) string {
+		return fmt.Sprintf(`(kpi_forecast_zone{kpi_zone="%s", %s} == 1) * %d`, z, tsel, code)
+	}
+	dateCol := []dashboard.DynamicConfigValue{{Id: "unit", Value: "dateTimeAsIsoNoDateIfToday"}}
+	b.WithRow(dashboard.NewRowBuilder("Forecast"))
+	b.WithPanel(table.NewPanelBuilder().Title("Forecast to the end of the target period").Datasource(ds()).Height(uint32(3+len(ks))).Span(24).
+		Description("Each KPI projected from its history (robust line over its fit window) to the end of the period of its target in force, scored against that target: Attainment and Zone at the horizon, and when the projection turns green. KpiOffTrack fires for a KPI green or yellow now and red here. See the README's Forecast section.").
+		WithTarget(tq("A", fmt.Sprintf(`kpi_forecast_attainment_ratio{%s} * %s group_left(name) kpi_definition_info`, tsel, by))).
+		WithTarget(tq("B", fmt.Sprintf(`max by (job, instance, kpi, domain) (%s or %s or %s)`, fzone("red", 2), fzone("yellow", 1), fzone("green", 0)))).
+		WithTarget(tq("C", fmt.Sprintf(`kpi_forecast_timestamp_seconds{%s} * 1000`, tsel))).
+		WithTarget(tq("D", fmt.Sprintf(`kpi_target_eta_timestamp_seconds{%s} * 1000`, tsel))).
+		WithTransformation(dashboard.DataTransformerConfig{Id: "merge", Options: map[string]any{}}).
+		WithTransformation(dashboard.DataTransformerConfig{Id: "organize", Options: map[string]any{
+			"excludeByName": map[string]any{"Time": true, "__name__": true},
+			"renameByName": map[string]any{"Value #A": "Attainment at the horizon", "Value #B": "Zone at the horizon", "Value #C": "Horizon",
+				"Value #D": "Green from", "name": "KPI", "kpi": "Id"},
+		}}).
+		OverrideByName("Attainment at the horizon", []dashboard.DynamicConfigValue{{Id: "unit", Value: "percentunit"}}).
+		OverrideByName("Zone at the horizon", []dashboard.DynamicConfigValue{{Id: "mappings", Value: []dashboard.ValueMapping{zoneMap}},
+			{Id: "custom.cellOptions", Value: map[string]any{"type": "color-background"}}}).
+		OverrideByName("Horizon", dateCol).
+		OverrideByName("Green from", dateCol))
 
 	// History: attainment of every KPI, and values per unit.
 	b.WithRow(dashboard.NewRowBuilder("History"))

@@ -131,7 +131,17 @@ kpis: [{id: k, name: K, domain: d, dashboard: technical, unit: ratio, direction:
 	}
 	now := time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)
 	readings := map[string]kpi.Reading{"s": {At: now, Measurements: []kpi.Measurement{{Name: "m", Value: 0.5}}}}
-	snap, err := exporter.NewSnapshot(c, kpi.Evaluate(c, kpi.Inputs{Readings: readings}, now),
+	// Two weeks climbing from 0.3 to 0.5: a forecast, green at the end of
+	// Q1, with an ETA, so that every forecast family is there.
+	var hist []kpi.Point
+	for i := 0; i < 14*24; i++ {
+		hist = append(hist, kpi.Point{T: now.Add(-time.Duration(14*24-i) * time.Hour), V: 0.3 + 0.2*float64(i)/(14*24)})
+	}
+	sc := kpi.Evaluate(c, kpi.Inputs{Readings: readings, History: map[string][]kpi.Point{"k": hist}}, now)
+	if f := sc.Results[0].Forecast; !f.OK || f.ETA.IsZero() {
+		t.Fatalf("no forecast with an ETA: %+v", f)
+	}
+	snap, err := exporter.NewSnapshot(c, sc,
 		[]exporter.SourceState{{Source: c.Sources[0], LastSuccess: now}}, readings)
 	if err != nil {
 		t.Fatal(err)

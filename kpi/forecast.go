@@ -87,9 +87,10 @@ type Forecast struct {
 	Target     float64
 	Attainment float64
 	Zone       Zone
-	// ETA is when the projection first reaches the green threshold of the
-	// target at the horizon; zero when it does not before the horizon. A
-	// KPI already there has the time of its latest value.
+	// ETA is when the projection reaches the green threshold of the target
+	// at the horizon, to stay there to the horizon (the projection is
+	// monotone); zero when it is not green at the horizon. A KPI already
+	// there has the time of its latest value.
 	ETA time.Time
 
 	// From is the time of the latest point the projection starts at, Level
@@ -279,20 +280,20 @@ func (c *Catalogue) forecast(k *KPI, history []Point, now time.Time, prior *Fore
 	return f
 }
 
-// eta finds the first time in [From, Horizon] at which the projection
+// eta finds the first time in [From, Horizon] from which the projection
 // scores green against the target at the horizon. The projection is
-// monotone in time, so once green it stays green: a bisection finds the
-// crossing to the second.
+// monotone in time, so green at the horizon and not now means one
+// crossing: a bisection finds it to the second.
 func (f Forecast) eta(k *KPI) time.Time {
 	green := func(t time.Time) bool {
 		v, _, _ := f.At(t)
 		return Attainment(k.Direction, v, f.Target) >= k.Green
 	}
+	if !green(f.Horizon) {
+		return time.Time{} // not green at the horizon: no ETA, also for a KPI green now and falling
+	}
 	if green(f.From) {
 		return f.From
-	}
-	if !green(f.Horizon) {
-		return time.Time{}
 	}
 	a, b := f.From, f.Horizon
 	for b.Sub(a) > time.Second {

@@ -288,3 +288,15 @@ func TestEvaluateForecast(t *testing.T) {
 		t.Errorf("stale: %v %q", f.OK, f.Reason)
 	}
 }
+
+// A KPI green now and falling out of green before the horizon has no ETA.
+func TestForecastNoETAWhenLeavingGreen(t *testing.T) {
+	c := calendarCatalogue()
+	now := at("2026-02-15T00:00:00Z")
+	k := forecastKPI(c, UnitCount, Higher, milestones(c.Calendar, "Q1", 100.0)...)
+	h := hourly(now, 14*24, func(i int) float64 { return 150 - 2*float64(i)/24 + wobble(i, 0.3) }) // 122 now, 32 at the horizon
+	f := c.Forecast(k, h, now)
+	if !f.OK || f.Zone != Red || !f.ETA.IsZero() {
+		t.Errorf("zone %s ETA %s, want red with no ETA", f.Zone, f.ETA)
+	}
+}

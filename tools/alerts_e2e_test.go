@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -27,18 +28,22 @@ import (
 	"github.com/bakhmach-hub/kpi_exporter/grafana"
 	"github.com/bakhmach-hub/kpi_exporter/internal/testproc"
 	"github.com/bakhmach-hub/kpi_exporter/kpi"
+	"github.com/bakhmach-hub/kpi_exporter/store"
 )
 
 // Two catalogues, neither the default, for two exporters scraped by one
-// Prometheus. "shared" is in both, with the same owner.
+// Prometheus. "shared" is in both, with the same owner. PLAN is replaced
+// with a date ten days before the test runs, so that Q1 is the period in
+// force (and ahead: the forecast's horizon) whatever the date.
 const catalogueA = `
-calendar: {plan_start: 2026-01-01, launch: 2026-01-01}
+calendar: {plan_start: PLAN, launch: PLAN}
 alerts: {red_for: 2s, yellow_for: 2s}
 sources:
   - {name: manual, type: file, interval: 1s, settings: {path: values.yaml}}
 kpis:
   - {id: latency, name: Checkout Latency, domain: platform_health, dashboard: technical, owner: platform, unit: seconds,
-     direction: lower, source: {name: manual, measurement: latency}, targets: [{period: Q1, value: 0.3}], critical: true}
+     direction: lower, source: {name: manual, measurement: latency}, targets: [{period: Q1, value: 0.3}], critical: true,
+     trend_demotes: false}
   - {id: signups, name: Signups, domain: growth, dashboard: executive, owner: growth, unit: count,
      direction: higher, source: {name: manual, measurement: signups}, targets: [{period: Q1, value: 100}]}
   - {id: shared, name: Shared KPI, domain: platform_health, dashboard: technical, owner: platform, unit: ratio,
@@ -46,7 +51,7 @@ kpis:
 `
 
 const catalogueB = `
-calendar: {plan_start: 2026-01-01, launch: 2026-01-01}
+calendar: {plan_start: PLAN, launch: PLAN}
 alerts: {red_for: 2s, yellow_for: 2s}
 sources:
   - {name: manual, type: file, interval: 1s, settings: {path: values.yaml}}
@@ -57,7 +62,8 @@ kpis:
   - {id: tickets, name: Open Tickets, domain: support, dashboard: product, owner: support, unit: count,
      direction: lower, source: {name: desk, measurement: tickets}, targets: [{period: Q1, value: 20}], max_age: 3s}
   - {id: quiet, name: Quiet KPI, domain: support, dashboard: product, owner: support, unit: count,
-     direction: higher, source: {name: manual, measurement: quiet}, targets: [{period: Q1, value: 10}], alerts: false}
+     direction: higher, source: {name: manual, measurement: quiet}, targets: [{period: Q1, value: 10}], alerts: false,
+     trend_demotes: false}
 `
 
 // webhooks records what Alertmanager delivers, by receiver path.
@@ -120,7 +126,7 @@ func helmRules(t *testing.T, catalogue string) []byte {
 		t.Fatal(err)
 	}
 	vals := map[string]any{"catalogue": catalogue, "prometheusRule": map[string]any{"enabled": true, "for": map[string]any{
-		"KpiValueStale": "1s", "KpiCollectorFailing": "1s", "KpiExporterDown": "1s", "KpiConfigReloadFailed": "1s", "KpiAbsent": "1s"}}}
+		"KpiOffTrack": "1s", "KpiValueStale": "1s", "KpiCollectorFailing": "1s", "KpiExporterDown": "1s", "KpiConfigReloadFailed": "1s", "KpiAbsent": "1s"}}}
 	rv, err := chartutil.ToRenderValues(ch, vals, chartutil.ReleaseOptions{Name: "kpi", Namespace: "monitoring", IsInstall: true}, chartutil.DefaultCapabilities)
 	if err != nil {
 		t.Fatal(err)
@@ -159,6 +165,9 @@ func helmRules(t *testing.T, catalogue string) []byte {
 func TestAlertsReachOwnersWithTwoExporters(t *testing.T) {
 	dir := t.TempDir()
 	bin := buildExporter(t, dir)
+	plan := time.Now().UTC().AddDate(0, 0, -10).Format(time.DateOnly) // wallclock: the daemons run on it
+	catalogueA := strings.ReplaceAll(catalogueA, "PLAN", plan)
+	catalogueB := strings.ReplaceAll(catalogueB, "PLAN", plan)
 	write := func(name, s string) {
 		t.Helper()
 		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755); err != nil {
@@ -174,6 +183,21 @@ func TestAlertsReachOwnersWithTwoExporters(t *testing.T) {
 	write("b/values.yaml", "shared: 0.95\nquiet: 15\n")
 	write("b/tickets.yaml", "tickets: 10\n")
 	write("rules.yaml", string(helmRules(t, catalogueA)))
+	// Two weeks of hourly history up to an hour ago, as an earlier run of
+	// each daemon left it: production's latency worsening from 0.05 s to
+	// 0.2 s (green now, red at the end of Q1 at that pace: KpiOffTrack,
+	// critical), the others flat, and staging's quiet KPI (alerts: false)
+	// falling from 30 to 15 (red at the end of Q1, and no alert).
+	seedHistory(t, filepath.Join(dir, "a", "state"), map[string]func(f float64) float64{
+		"latency": func(f float64) float64 { return 0.05 + 0.15*f },
+		"signups": func(float64) float64 { return 120 },
+		"shared":  func(float64) float64 { return 0.95 },
+	})
+	seedHistory(t, filepath.Join(dir, "b", "state"), map[string]func(f float64) float64{
+		"shared":  func(float64) float64 { return 0.95 },
+		"tickets": func(float64) float64 { return 10 },
+		"quiet":   func(f float64) float64 { return 30 - 15*f },
+	})
 
 	hooks := &webhooks{got: map[string][]map[string]string{}}
 	hookSrv := httptest.NewServer(hooks)
@@ -245,6 +269,26 @@ scrape_configs:
 		return len(query(`kpi_zone{kpi_zone="green"} == 1`).Data.Result) == 6 && len(query(`kpi_zone_since_timestamp_seconds`).Data.Result) == 6
 	})
 
+	// Production's latency is green now and off track: KpiOffTrack, critical,
+	// to its owner; staging's quiet KPI is as off track but has alerts: false.
+	waitFor("KpiOffTrack for production's latency", 60*time.Second, func() bool {
+		return key(firing("KpiOffTrack")) == "kpi-production/latency"
+	})
+	for _, a := range firing("KpiOffTrack") {
+		if a["severity"] != "critical" || a["owner"] != "platform" || a["kpi_zone"] != "" {
+			t.Errorf("KpiOffTrack labels %v", a)
+		}
+	}
+	waitFor("KpiOffTrack at the platform webhook", 30*time.Second, func() bool {
+		return strings.Join(hooks.find(map[string]string{"alertname": "KpiOffTrack", "kpi": "latency", "status": "firing"}), " ") == "/platform"
+	})
+	if r := query(`kpi_forecast_zone{job="kpi-staging",kpi="quiet",kpi_zone="red"} == 1`); len(r.Data.Result) != 1 {
+		t.Errorf("staging's quiet KPI should be forecast red: %+v", r)
+	}
+	if got := hooks.find(map[string]string{"alertname": "KpiOffTrack", "kpi": "quiet"}); len(got) != 0 {
+		t.Errorf("the quiet KPI (alerts: false) alerted to %v", got)
+	}
+
 	// signups goes red on production, shared on staging only.
 	write("a/values.yaml", "latency: 0.2\nsignups: 40\nshared: 0.95\n")
 	write("b/values.yaml", "shared: 0.3\nquiet: 0\n")
@@ -280,8 +324,15 @@ scrape_configs:
 
 	// Each exporter's dashboards, filtered to its job, show its own KPIs
 	// with the right zones, within the query budget.
-	checkDashboards(t, query, cats[0], "kpi-production", map[string]float64{"latency": 0, "signups": 2, "shared": 0})
-	checkDashboards(t, query, cats[1], "kpi-staging", map[string]float64{"shared": 2, "tickets": 0, "quiet": 2})
+	// Forecasts: latency red at the horizon; signups and staging's shared
+	// have one new value far off two weeks of history, which the robust
+	// line takes for an outlier until more points confirm it (their zone
+	// there is not asserted, only that they have a forecast).
+	nan := math.NaN()
+	checkDashboards(t, query, cats[0], "kpi-production", map[string]float64{"latency": 0, "signups": 2, "shared": 0},
+		map[string]float64{"latency": 2, "signups": nan, "shared": 0})
+	checkDashboards(t, query, cats[1], "kpi-staging", map[string]float64{"shared": 2, "tickets": 0, "quiet": 2},
+		map[string]float64{"shared": nan, "tickets": 0, "quiet": 2})
 
 	// signups recovers: its alert resolves, and the owner hears so.
 	write("a/values.yaml", "latency: 0.2\nsignups: 150\nshared: 0.95\n")
@@ -296,7 +347,8 @@ scrape_configs:
 		return key(firing("KpiValueStale")) == "kpi-staging/tickets" && key(firing("KpiCollectorFailing")) == "kpi-staging/desk"
 	})
 	// The scorecard shows the stale KPI as stale, with its last value.
-	checkDashboards(t, query, cats[1], "kpi-staging", map[string]float64{"shared": 2, "tickets": -3, "quiet": 2})
+	checkDashboards(t, query, cats[1], "kpi-staging", map[string]float64{"shared": 2, "tickets": -3, "quiet": 2},
+		map[string]float64{"shared": nan, "quiet": 2})
 	if r := query(`last_over_time(kpi_value{kpi="tickets",job="kpi-staging"}[30d])`); len(r.Data.Result) != 1 || fmt.Sprint(r.Data.Result[0].Value[1]) != "10" {
 		t.Errorf("the stale KPI's last value: %+v", r.Data.Result)
 	}
@@ -338,6 +390,28 @@ scrape_configs:
 	t.Logf("webhooks: %v", hooks.got)
 }
 
+// seedHistory writes a state directory holding two weeks of hourly
+// history, up to an hour ago, of each KPI: f of the share of the span
+// passed (0 to 1), with a small deterministic wobble.
+func seedHistory(t *testing.T, dir string, kpis map[string]func(f float64) float64) {
+	t.Helper()
+	st, err := store.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 14 * 24
+	end := time.Now().Add(-time.Hour).Truncate(time.Second) // wallclock: the daemons run on it
+	for id, f := range kpis {
+		for i := 0; i < n; i++ {
+			v := f(float64(i) / (n - 1))
+			st.Record(id, kpi.Point{T: end.Add(-time.Duration(n-1-i) * time.Hour), V: v * (1 + 0.002*math.Sin(float64(i)*2.4))})
+		}
+	}
+	if err := st.Save(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 var kpiMatcher = regexp.MustCompile(`kpi=~"([^"]*)"`)
 
 // checkDashboards runs every query of the catalogue's dashboards against
@@ -346,7 +420,11 @@ var kpiMatcher = regexp.MustCompile(`kpi=~"([^"]*)"`)
 // job's series, every KPI its matcher names, the dashboard's own sources,
 // the zone each KPI is in (the scorecard's Zone column), the zone counts,
 // and exactly grafana.QueriesPerRefresh queries per dashboard.
-func checkDashboards(t *testing.T, query func(string) promResult, c *kpi.Catalogue, job string, zones map[string]float64) {
+//
+// forecasts lists the KPIs that have a forecast, with the zone code it ends
+// in (NaN: not checked): the forecast table shows those and no other, and
+// the "Green from" column (the ETA) exactly those forecast green.
+func checkDashboards(t *testing.T, query func(string) promResult, c *kpi.Catalogue, job string, zones, forecasts map[string]float64) {
 	t.Helper()
 	ds, err := grafana.Dashboards(c)
 	if err != nil {
@@ -371,6 +449,40 @@ func checkDashboards(t *testing.T, query func(string) promResult, c *kpi.Catalog
 				expr := vars.Replace(tg.Expr)
 				r := query(expr)
 				where := d.File + ": " + p.Title + ": " + expr
+				// The forecast table's columns name only KPIs with a
+				// forecast, and its ETA only those forecast green.
+				forecastCol := strings.Contains(expr, "kpi_forecast_") || strings.Contains(expr, "kpi_target_eta_")
+				wantForecast := func(id string) bool {
+					z, ok := forecasts[id]
+					return ok && (!strings.Contains(expr, "kpi_target_eta_") || z == 0) // NaN: neither
+				}
+				if forecastCol {
+					var want, have []string
+					for id := range mine {
+						if wantForecast(id) {
+							want = append(want, id)
+						}
+					}
+					for _, res := range r.Data.Result {
+						if z, ok := forecasts[res.Metric["kpi"]]; ok && math.IsNaN(z) && strings.Contains(expr, "kpi_target_eta_") {
+							continue // its zone, and so its ETA, is not asserted
+						}
+						have = append(have, res.Metric["kpi"])
+						if z := forecasts[res.Metric["kpi"]]; strings.Contains(expr, "kpi_forecast_zone") && !math.IsNaN(z) {
+							if v, _ := strconv.ParseFloat(fmt.Sprint(res.Value[1]), 64); v != z {
+								t.Errorf("%s: the zone at the horizon of %s is %v, want %v", where, res.Metric["kpi"], v, z)
+							}
+						}
+					}
+					sort.Strings(want)
+					sort.Strings(have)
+					if strings.Join(want, " ") != strings.Join(have, " ") {
+						t.Errorf("%s: forecasts for %v, want %v", where, have, want)
+					}
+					if len(want) == 0 {
+						continue
+					}
+				}
 				if r.Status != "success" || len(r.Data.Result) == 0 {
 					t.Errorf("%s: %s, %d series %s", where, r.Status, len(r.Data.Result), r.Error)
 					continue
@@ -400,6 +512,9 @@ func checkDashboards(t *testing.T, query func(string) promResult, c *kpi.Catalog
 					for _, id := range strings.Split(mm[1], "|") {
 						// A stale KPI (zone -3) has no value and no attainment now.
 						if zones[id] < -1 && (strings.Contains(expr, "kpi_attainment_ratio{") || strings.HasPrefix(expr, "kpi_value{")) {
+							continue
+						}
+						if forecastCol && !wantForecast(id) {
 							continue
 						}
 						if _, ok := got[id]; !ok {

@@ -20,6 +20,7 @@ import (
 var exposed = []string{
 	"kpi_value", "kpi_target", "kpi_target_milestone", "kpi_attainment_ratio", "kpi_zone", "kpi_trend",
 	"kpi_value_timestamp_seconds", "kpi_zone_since_timestamp_seconds", "kpi_alert_delay_seconds", "kpi_definition_info", "kpi_collector_enabled", "kpi_collector_success",
+	"kpi_forecast_value", "kpi_forecast_timestamp_seconds", "kpi_forecast_attainment_ratio", "kpi_forecast_zone", "kpi_target_eta_timestamp_seconds",
 	"kpi_collector_duration_seconds", "kpi_collector_last_success_timestamp_seconds", "kpi_collector_interval_seconds",
 	"kpi_collector_runs_total", "kpi_collector_errors_total", "kpi_exporter_build_info", "kpi_config_last_reload_successful",
 	"kpi_config_last_reload_success_timestamp_seconds", "up",
