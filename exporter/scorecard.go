@@ -38,11 +38,65 @@ type KPIView struct {
 	Trend         int            `json:"trend"`
 	Reason        string         `json:"reason,omitempty"`
 
+	// Forecast is the projection to the end of the target period; null
+	// without one, and ForecastReason says why.
+	Forecast       *ForecastView `json:"forecast"`
+	ForecastReason string        `json:"forecast_reason,omitempty"`
+
 	Source SourceView `json:"source"`
 
 	// Milestones and History are filled for one KPI's detail only.
 	Milestones []MilestoneView `json:"milestones,omitempty"`
 	History    []PointView     `json:"history,omitempty"`
+}
+
+// ForecastView is a KPI's forecast: its projected value at the horizon (the
+// end of the period of the target in force) with its 80 % interval, scored
+// against the target then, and when it turns green.
+type ForecastView struct {
+	Horizon    time.Time `json:"horizon"`
+	Period     string    `json:"period"`
+	Value      float64   `json:"value"`
+	ValueText  string    `json:"value_text"`
+	Lower      float64   `json:"lower"`
+	Upper      float64   `json:"upper"`
+	RangeText  string    `json:"range_text"`
+	Target     float64   `json:"target"`
+	TargetText string    `json:"target_text"`
+	Attainment float64   `json:"attainment"`
+	Zone       kpi.Zone  `json:"zone"`
+	// ETA is when the projection turns green (the latest value's time
+	// when it already is); null when it is not green at the horizon.
+	ETA *time.Time `json:"eta"`
+	// From is the latest value's time the projection starts at, Slope its
+	// fitted change per day then; Points how many history points it was
+	// fitted on; LevelShift, when set, the start of the level it follows;
+	// Damped says the slope decays (a saturating KPI).
+	From          time.Time  `json:"from"`
+	SlopePerDay   float64    `json:"slope_per_day"`
+	Points        int        `json:"points"`
+	LevelShift    *time.Time `json:"level_shift,omitempty"`
+	Damped        bool       `json:"damped"`
+	IntervalShare float64    `json:"interval_share"`
+}
+
+func forecastView(k *kpi.KPI, f kpi.Forecast) *ForecastView {
+	if !f.OK {
+		return nil
+	}
+	v := &ForecastView{Horizon: f.Horizon, Period: f.Period, Value: f.Value, ValueText: kpi.FormatValue(k.Unit, f.Value),
+		Lower: f.Lower, Upper: f.Upper, RangeText: kpi.FormatValue(k.Unit, f.Lower) + " – " + kpi.FormatValue(k.Unit, f.Upper),
+		Target: f.Target, TargetText: kpi.FormatValue(k.Unit, f.Target), Attainment: f.Attainment, Zone: f.Zone,
+		From: f.From, SlopePerDay: f.Slope * 86400, Points: f.Points, Damped: f.Damping != 0, IntervalShare: kpi.ForecastCoverage}
+	if !f.ETA.IsZero() {
+		t := f.ETA
+		v.ETA = &t
+	}
+	if !f.Shift.IsZero() {
+		t := f.Shift
+		v.LevelShift = &t
+	}
+	return v
 }
 
 // MilestoneView is one target milestone.
@@ -139,6 +193,7 @@ func (s *Snapshot) view(r kpi.Result, sources map[string]SourceView, now time.Ti
 	if r.HasAttainment {
 		v.Attainment = ptr(r.Attainment)
 	}
+	v.Forecast, v.ForecastReason = forecastView(k, r.Forecast), r.Forecast.Reason
 	for _, m := range k.Targets {
 		if m.Period.Start.After(s.Scorecard.At) {
 			mv := milestoneView(k, m)

@@ -34,6 +34,7 @@ td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 .bar span{display:block;height:100%}
 .muted{color:#57606a;font-size:.85em}.ok{color:#1a7f37}.failing{color:#cf222e}.not_run,.disabled{color:#6e7781}
 .counts a{text-decoration:none;margin-right:.4rem}
+.fc{white-space:nowrap}.fc .zone{font-size:.75em}
 form{margin:.8rem 0}select,button{font:inherit;margin-right:.4rem}
 @media (max-width:40rem){.wide{display:none}body{margin:.5rem}}
 `
@@ -58,6 +59,7 @@ var pageFuncs = template.FuncMap{
 		return strconv.FormatFloat(math.Round(math.Min(math.Max(*a, 0), 1)*1000)/10, 'f', -1, 64)
 	},
 	"arrow":       kpi.TrendText,
+	"day":         func(t time.Time) string { return t.UTC().Format(time.DateOnly) },
 	"health":      func(h string) string { return strings.ReplaceAll(h, "_", " ") },
 	"domainTitle": kpi.DomainTitle,
 }
@@ -75,13 +77,14 @@ var statusPage = template.Must(template.New("status").Funcs(pageFuncs).Parse(`<!
 <label>Zone <select name="zone"><option value="">all</option>{{range .Zones}}<option{{if eq .Zone $.Filter.Zone}} selected{{end}}>{{.Zone}}</option>{{end}}</select></label>
 <button type="submit">Filter</button> <a href="./">clear</a></form>
 {{range .Domains}}<h2>{{domainTitle .Name}}</h2>
-<div class="wrap"><table><thead><tr><th>KPI</th><th>Value</th><th>Target</th><th class="wide">Next milestone</th><th>Attainment</th><th>Zone</th><th class="wide">Trend</th><th class="wide">Age</th><th class="wide">Source</th></tr></thead><tbody>
+<div class="wrap"><table><thead><tr><th>KPI</th><th>Value</th><th>Target</th><th class="wide">Next milestone</th><th>Attainment</th><th>Zone</th><th class="wide">Forecast</th><th class="wide">Trend</th><th class="wide">Age</th><th class="wide">Source</th></tr></thead><tbody>
 {{range .KPIs}}<tr class="kpi" data-kpi="{{.ID}}" data-zone="{{.Zone}}">
 <td><a href="kpi/{{.ID}}">{{.Name}}</a>{{if .Owner}} <span class="muted">{{.Owner}}</span>{{end}}</td>
 <td class="n">{{.ValueText}}</td><td class="n">{{.TargetText}}</td>
 <td class="n wide">{{with .NextMilestone}}{{.ValueText}} <span class="muted">{{.Period}}</span>{{else}}–{{end}}</td>
 <td class="n"><span class="bar" title="{{percent .Attainment}}"><span class="{{.Zone}}" style="width:{{barWidth .Attainment}}%"></span></span> {{percent .Attainment}}</td>
 <td><span class="zone {{.Zone}}">{{.Zone}}</span>{{if .Reason}} <span class="muted">{{.Reason}}</span>{{end}}</td>
+<td class="wide forecast"{{with .Forecast}} data-forecast-zone="{{.Zone}}"{{end}}>{{with .Forecast}}<span class="fc" title="80 % interval {{.RangeText}}; target {{.TargetText}} at the end of {{.Period}} ({{day .Horizon}})">{{.ValueText}} <span class="zone {{.Zone}}">{{.Zone}}</span></span> <span class="muted">{{.Period}}{{with .ETA}} · green {{day .}}{{end}}</span>{{else}}<span class="muted" title="{{.ForecastReason}}">–</span>{{end}}</td>
 <td class="wide">{{arrow .Trend}}</td><td class="wide">{{ago .AgeSeconds}}</td>
 <td class="wide">{{.Source.Name}} <span class="{{.Source.Health}}">{{health .Source.Health}}</span></td></tr>
 {{end}}</tbody></table></div>
@@ -104,7 +107,8 @@ var kpiPage = template.Must(template.New("kpi").Funcs(pageFuncs).Parse(`<!DOCTYP
 {{if .KPI.Description}}<p>{{.KPI.Description}}</p>{{end}}
 <p>Value <strong>{{.KPI.ValueText}}</strong> ({{ago .KPI.AgeSeconds}}) · target {{.KPI.TargetText}} · attainment {{percent .KPI.Attainment}} · trend {{arrow .KPI.Trend}}{{if .KPI.Reason}} · <span class="muted">{{.KPI.Reason}}</span>{{end}}</p>
 <p class="muted">{{domainTitle .KPI.Domain}} · dashboard {{.KPI.Dashboard}}{{if .KPI.Owner}} · owner {{.KPI.Owner}}{{end}} · {{.KPI.Unit}}, {{.KPI.Direction}} is better · source {{.KPI.Source.Measurement}} <span class="{{.KPI.Source.Health}}">{{health .KPI.Source.Health}}</span>{{with .KPI.Source.LastError}}: {{.}}{{end}}</p>
-<figure id="history">{{.Chart}}<figcaption class="muted">History ({{len .KPI.History}} points) with the target in force (dashed).</figcaption></figure>
+<p id="forecast">{{with .KPI.Forecast}}Forecast: <strong>{{.ValueText}}</strong> (80 % interval {{.RangeText}}) at the end of {{.Period}} ({{day .Horizon}}), against a target of {{.TargetText}}: {{percent .Attainment}} <span class="zone {{.Zone}}">{{.Zone}}</span>{{with .ETA}} · green from {{day .}}{{end}} <span class="muted">· fitted on {{.Points}} points{{if .Damped}}, slowing{{end}}{{with .LevelShift}}, since a level shift at {{day .}}{{end}}</span>{{else}}<span class="muted">No forecast: {{.KPI.ForecastReason}}.</span>{{end}}</p>
+<figure id="history">{{.Chart}}<figcaption class="muted">History ({{len .KPI.History}} points) with the target in force (dashed){{if .KPI.Forecast}} and the forecast to the end of the target period with its 80 % interval (dotted, shaded){{end}}.</figcaption></figure>
 <h2>Milestones</h2>
 <div class="wrap"><table><thead><tr><th>Period</th><th>From</th><th>To</th><th>Target</th></tr></thead><tbody>
 {{range .KPI.Milestones}}<tr><td>{{.Period}}</td><td>{{.Start.Format "2006-01-02"}}</td><td>{{(.End.AddDate 0 0 -1).Format "2006-01-02"}}</td><td class="n">{{.ValueText}}</td></tr>
@@ -185,7 +189,16 @@ func (e *Exporter) handleKPIPage(w http.ResponseWriter, r *http.Request) {
 	kpiPage.Execute(w, struct {
 		KPI   KPIView
 		Chart template.HTML
-	}{v, historyChart(snap.Catalogue, k, v, snap.Scorecard.At)})
+	}{v, historyChart(snap.Catalogue, k, v, snap.forecastOf(id), snap.Scorecard.At)})
+}
+
+func (s *Snapshot) forecastOf(id string) kpi.Forecast {
+	for _, r := range s.Scorecard.Results {
+		if r.KPI.ID == id {
+			return r.Forecast
+		}
+	}
+	return kpi.Forecast{}
 }
 
 func (s *Snapshot) kpiByID(id string) *kpi.KPI {
@@ -198,9 +211,10 @@ func (s *Snapshot) kpiByID(id string) *kpi.KPI {
 }
 
 // historyChart draws the KPI's history and the target in force as an
-// inline SVG, up to the snapshot's evaluation time at. Only numbers and
-// escaped text go into it.
-func historyChart(c *kpi.Catalogue, k *kpi.KPI, v KPIView, at time.Time) template.HTML {
+// inline SVG, up to the snapshot's evaluation time at, and its forecast
+// with the interval up to the horizon. Only numbers and escaped text go
+// into it.
+func historyChart(c *kpi.Catalogue, k *kpi.KPI, v KPIView, f kpi.Forecast, at time.Time) template.HTML {
 	const width, height, left, right, top, bottom = 720.0, 220.0, 64.0, 12.0, 12.0, 28.0
 	pts := append([]PointView(nil), v.History...)
 	if v.Value != nil && v.ValueTime != nil && (len(pts) == 0 || v.ValueTime.After(pts[len(pts)-1].T)) {
@@ -216,6 +230,24 @@ func historyChart(c *kpi.Catalogue, k *kpi.KPI, v KPIView, at time.Time) templat
 	t0, t1 := pts[0].T, at
 	if last := pts[len(pts)-1].T; last.After(t1) {
 		t1 = last
+	}
+	// The forecast, sampled from its start to the horizon (a damped one
+	// bends).
+	type band struct {
+		t             time.Time
+		v, low, upper float64
+	}
+	var fc []band
+	if f.OK && f.Horizon.After(f.From) {
+		const steps = 24
+		for i := 0; i <= steps; i++ {
+			t := f.From.Add(time.Duration(float64(f.Horizon.Sub(f.From)) * float64(i) / steps))
+			fv, lo, up := f.At(t)
+			fc = append(fc, band{t, fv, lo, up})
+		}
+		if f.Horizon.After(t1) {
+			t1 = f.Horizon
+		}
 	}
 	if !t1.After(t0) {
 		t1 = t0.Add(time.Hour)
@@ -243,6 +275,9 @@ func historyChart(c *kpi.Catalogue, k *kpi.KPI, v KPIView, at time.Time) templat
 	lo, hi := math.Inf(1), math.Inf(-1)
 	for _, p := range pts {
 		lo, hi = math.Min(lo, p.V), math.Max(hi, p.V)
+	}
+	for _, p := range fc {
+		lo, hi = math.Min(lo, p.low), math.Max(hi, p.upper)
 	}
 	for _, t := range times {
 		if tv, ok := c.TargetAt(k, t); ok {
@@ -275,6 +310,23 @@ func historyChart(c *kpi.Catalogue, k *kpi.KPI, v KPIView, at time.Time) templat
 			fmt.Fprintf(&b, "%.1f,%.1f ", x(p.t), y(p.v))
 		}
 		b.WriteString(`"/>`)
+	}
+	if len(fc) > 0 {
+		// The interval as a shaded band (upper edge forward, lower edge
+		// back), the projection dotted over it, a mark at the horizon.
+		b.WriteString(`<polygon class="forecast-band" fill="#0969da" fill-opacity="0.12" stroke="none" points="`)
+		for _, p := range fc {
+			fmt.Fprintf(&b, "%.1f,%.1f ", x(p.t), y(p.upper))
+		}
+		for i := len(fc) - 1; i >= 0; i-- {
+			fmt.Fprintf(&b, "%.1f,%.1f ", x(fc[i].t), y(fc[i].low))
+		}
+		b.WriteString(`"/><polyline class="forecast" fill="none" stroke="#0969da" stroke-width="2" stroke-dasharray="2 3" points="`)
+		for _, p := range fc {
+			fmt.Fprintf(&b, "%.1f,%.1f ", x(p.t), y(p.v))
+		}
+		end := fc[len(fc)-1]
+		fmt.Fprintf(&b, `"/><line class="horizon" x1="%.1f" y1="%g" x2="%.1f" y2="%g" stroke="#57606a" stroke-width="1" stroke-dasharray="1 3"/>`, x(end.t), top, x(end.t), height-bottom)
 	}
 	b.WriteString(`<polyline class="value" fill="none" stroke="#0969da" stroke-width="2" points="`)
 	for _, p := range pts {

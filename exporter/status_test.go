@@ -115,6 +115,33 @@ func TestKPIsAPI(t *testing.T) {
 		len(v.Milestones) != 2 || v.Milestones[1].Period != "M12" || v.Milestones[1].ValueText != "75" {
 		t.Errorf("nps detail: %s", body)
 	}
+	// The forecast: NPS climbing to the end of M12, review time off track,
+	// stars without a value and so without a forecast.
+	if f := v.Forecast; f == nil || f.Period != "M12" || !f.Horizon.Equal(time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)) ||
+		f.Zone != kpi.Green || f.ETA == nil || !f.ETA.After(goldenNow) || !f.ETA.Before(f.Horizon) || f.Target != 75 ||
+		!(f.Lower <= f.Value && f.Value <= f.Upper) || f.Points != 14*24 || f.IntervalShare != 0.8 || f.SlopePerDay <= 0 {
+		t.Errorf("nps forecast: %+v", f)
+	}
+	_, body = get(t, srv.URL+"/api/v1/kpis")
+	var all ScorecardView
+	json.Unmarshal([]byte(body), &all)
+	for _, k := range all.KPIs {
+		switch k.ID {
+		case "review_time":
+			if k.Forecast == nil || k.Forecast.Zone != kpi.Red || k.Forecast.ETA != nil || k.Zone != kpi.Yellow {
+				t.Errorf("review_time: zone %s, forecast %+v", k.Zone, k.Forecast)
+			}
+		case "stars":
+			if k.Forecast != nil || k.ForecastReason != "no value" {
+				t.Errorf("stars: forecast %+v (%q)", k.Forecast, k.ForecastReason)
+			}
+		}
+	}
+	if !strings.Contains(body, `"forecast": null,
+      "forecast_reason": "no value"`) {
+		t.Errorf("a KPI without a forecast has forecast null:\n%s", body)
+	}
+
 	resp, body = get(t, srv.URL+"/api/v1/kpis/nope")
 	if resp.StatusCode != 404 || !strings.Contains(body, `no KPI with id \"nope\"`) {
 		t.Errorf("unknown KPI: %d %s", resp.StatusCode, body)
@@ -163,6 +190,14 @@ func TestStatusPage(t *testing.T) {
 	}
 	if strings.Contains(page, "http://") && !strings.Contains(page, `xmlns="http://www.w3.org/2000/svg"`) {
 		t.Error("status page refers to an external asset")
+	}
+	// The Forecast column: the projection, its zone at the horizon and
+	// the period, with the day it turns green; "–" and why not otherwise.
+	for _, want := range []string{`data-forecast-zone="green">`, `data-forecast-zone="red">`, `76 <span class="zone green">green</span></span> <span class="muted">M12 · green 2026-12-`,
+		`<span class="muted" title="no value">–</span>`, `title="80 % interval 75.54 – 76.45; target 75 at the end of M12 (2027-01-01)"`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("status page lacks %q", want)
+		}
 	}
 	_, page = get(t, srv.URL+"/?owner=security&zone=")
 	if got := strings.Join(rows(t, page), " "); got != "incidents" {
@@ -235,12 +270,34 @@ func TestKPIPageChart(t *testing.T) {
 	if !strings.Contains(svg, `class="target"`) {
 		t.Error("no target line")
 	}
+	// The forecast: from the current value to the horizon, the chart's
+	// right edge, above it (NPS climbs), inside its shaded interval.
+	fc := regexp.MustCompile(`class="forecast"[^>]*points="([^"]*)"`).FindStringSubmatch(svg)
+	band := regexp.MustCompile(`class="forecast-band"[^>]*points="([^"]*)"`).FindStringSubmatch(svg)
+	if fc == nil || band == nil {
+		t.Fatalf("no forecast on the chart:\n%s", svg)
+	}
+	fpts, bpts := strings.Fields(fc[1]), strings.Fields(band[1])
+	if len(fpts) != 25 || len(bpts) != 50 || fpts[0] != pts[3] {
+		t.Errorf("forecast %d points from %s (the value ends at %s), band %d points", len(fpts), fpts[0], pts[3], len(bpts))
+	}
+	end := strings.Split(fpts[len(fpts)-1], ",")
+	endX, _ := strconv.ParseFloat(end[0], 64)
+	endY, _ := strconv.ParseFloat(end[1], 64)
+	upperY, _ := strconv.ParseFloat(strings.Split(bpts[24], ",")[1], 64)
+	lowerY, _ := strconv.ParseFloat(strings.Split(bpts[25], ",")[1], 64)
+	if endX != 708 || !(endY < last) || !(upperY <= endY && endY <= lowerY) {
+		t.Errorf("forecast ends at %v,%v (value now at y=%v), interval %v–%v", endX, endY, last, upperY, lowerY)
+	}
+	if !strings.Contains(page, `Forecast: <strong>76</strong> (80 % interval 75.54 – 76.45) at the end of M12 (2027-01-01)`) {
+		t.Errorf("the page does not state the forecast:\n%s", page)
+	}
 	if resp, _ := get(t, srv.URL+"/kpi/nope"); resp.StatusCode != 404 {
 		t.Errorf("unknown KPI page: %d", resp.StatusCode)
 	}
 	_, page = get(t, srv.URL+"/kpi/stars")
-	if !strings.Contains(page, "No history yet.") {
-		t.Error("a KPI without history says so")
+	if !strings.Contains(page, "No history yet.") || !strings.Contains(page, "No forecast: no value.") || strings.Contains(page, `class="forecast"`) {
+		t.Error("a KPI without history says so, and has no forecast")
 	}
 }
 

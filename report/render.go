@@ -118,8 +118,24 @@ func Markdown(w io.Writer, rep Report) error {
 				r.FormatAttainment(), mdCell(zone), r.FormatChange())
 		}
 	}
+	if rep.HasForecastSection {
+		b.WriteString("\n## Off track by forecast\n\n")
+		b.WriteString(rep.ForecastSummary() + "\n")
+		if len(rep.OffTrack) > 0 {
+			b.WriteString("\n| KPI | Owner | Zone now | Forecast (80 % interval) | Target at the horizon | Attainment there |\n|---|---|---|---:|---:|---:|\n")
+			for _, o := range rep.OffTrack {
+				fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", mdCell(o.KPI.Name), mdCell(o.KPI.Owner), o.Zone, o.FormatForecast(), o.FormatTarget(), o.FormatAttainment())
+			}
+		}
+	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// ForecastSummary says what the forecast section covers.
+func (rep Report) ForecastSummary() string {
+	return fmt.Sprintf("Forecast at the end of the week, from the history then, to the end of each KPI's target period: %d off track (red at the end of the period), %d on track or at risk, %d without a forecast (too little history, or no target ahead).",
+		len(rep.OffTrack), rep.OnTrack, rep.NoForecast)
 }
 
 // mdCell escapes what would break a Markdown table cell.
@@ -148,6 +164,11 @@ td.n{text-align:right;font-variant-numeric:tabular-nums}
 <table><thead><tr><th>KPI</th><th>Value</th><th>Target</th><th>Attainment</th><th>Zone</th><th>Change</th></tr></thead><tbody>
 {{range .Rows}}<tr><td>{{.KPI.Name}}</td><td class="n">{{.FormatValue}}</td><td class="n">{{.FormatTarget}}</td><td class="n">{{.FormatAttainment}}</td><td><span class="zone {{.Zone}}">{{.Zone}}</span>{{if .Reason}} <span class="why">{{.Reason}}</span>{{end}}</td><td>{{.FormatChange}}</td></tr>
 {{end}}</tbody></table>
+{{end}}{{if .HasForecastSection}}<h2 id="off-track">Off track by forecast</h2>
+<p>{{.ForecastSummary}}</p>
+{{if .OffTrack}}<table><thead><tr><th>KPI</th><th>Owner</th><th>Zone now</th><th>Forecast (80 % interval)</th><th>Target at the horizon</th><th>Attainment there</th></tr></thead><tbody>
+{{range .OffTrack}}<tr><td>{{.KPI.Name}}</td><td>{{.KPI.Owner}}</td><td><span class="zone {{.Zone}}">{{.Zone}}</span></td><td class="n">{{.FormatForecast}}</td><td class="n">{{.FormatTarget}}</td><td class="n">{{.FormatAttainment}}</td></tr>
+{{end}}</tbody></table>{{end}}
 {{end}}</body></html>
 `))
 

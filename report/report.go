@@ -143,7 +143,40 @@ type Report struct {
 	Domains            []Domain
 	// Counts is the number of KPIs per zone.
 	Counts map[kpi.Zone]int
+
+	// Weekly reports only: the framework's check-in on the on-track
+	// items. OffTrack are the KPIs whose forecast, made at the period's
+	// end from the history then, ends their target period in the red zone
+	// (those not red at the period's end first); OnTrack counts those
+	// forecast green or yellow, NoForecast those without one.
+	OffTrack            []OffTrack
+	OnTrack, NoForecast int
+	HasForecastSection  bool
 }
+
+// OffTrack is a KPI off track by forecast at the end of a weekly report's
+// period.
+type OffTrack struct {
+	KPI *kpi.KPI
+	// Zone is the KPI's zone at the period's end (the report's row).
+	Zone     kpi.Zone
+	Forecast kpi.Forecast
+}
+
+// FormatForecast renders the projection and its interval.
+func (o OffTrack) FormatForecast() string {
+	u := o.KPI.Unit
+	return fmt.Sprintf("%s (%s – %s)", kpi.FormatValue(u, o.Forecast.Value), kpi.FormatValue(u, o.Forecast.Lower), kpi.FormatValue(u, o.Forecast.Upper))
+}
+
+// FormatTarget renders the target at the horizon with its period.
+func (o OffTrack) FormatTarget() string {
+	return fmt.Sprintf("%s (%s, %s)", kpi.FormatValue(o.KPI.Unit, o.Forecast.Target), o.Forecast.Period,
+		o.Forecast.Horizon.AddDate(0, 0, -1).Format(time.DateOnly))
+}
+
+// FormatAttainment renders the forecast's attainment.
+func (o OffTrack) FormatAttainment() string { return kpi.FormatAttainment(o.Forecast.Attainment) }
 
 // Build computes the report of span from the KPIs' stored histories, whose
 // points must be in time order (as the store keeps them).
@@ -165,8 +198,37 @@ func Build(c *kpi.Catalogue, history map[string][]kpi.Point, span Span) Report {
 			rep.Domains = append(rep.Domains, Domain{Name: k.Domain})
 		}
 		rep.Domains[d].Rows = append(rep.Domains[d].Rows, r)
+		if span.Period == Week {
+			rep.HasForecastSection = true
+			f := kpi.Forecast{Reason: "no value recorded in the period"}
+			if r.HasValue {
+				f = forecastAt(c, k, history[k.ID], span.End)
+			}
+			switch {
+			case !f.OK:
+				rep.NoForecast++
+			case f.Zone == kpi.Red:
+				rep.OffTrack = append(rep.OffTrack, OffTrack{KPI: k, Zone: r.Zone, Forecast: f})
+			default:
+				rep.OnTrack++
+			}
+		}
 	}
+	// The news first: off track though not red yet.
+	sort.SliceStable(rep.OffTrack, func(i, j int) bool {
+		return rep.OffTrack[i].Zone != kpi.Red && rep.OffTrack[j].Zone == kpi.Red
+	})
 	return rep
+}
+
+// forecastAt is the KPI's forecast as the daemon would have made it at end
+// from the history before then.
+func forecastAt(c *kpi.Catalogue, k *kpi.KPI, h []kpi.Point, end time.Time) kpi.Forecast {
+	i := sort.Search(len(h), func(i int) bool { return !h[i].T.Before(end) })
+	if i == 0 {
+		return kpi.Forecast{Reason: "no history before the period's end"}
+	}
+	return c.Forecast(k, h[:i], end.Add(-time.Nanosecond))
 }
 
 func row(c *kpi.Catalogue, k *kpi.KPI, h []kpi.Point, span, prev Span) Row {

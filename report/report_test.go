@@ -252,3 +252,75 @@ func TestDomainTitle(t *testing.T) {
 		}
 	}
 }
+
+// TestWeeklyOffTrack: a weekly report lists the KPIs whose forecast, made
+// at the week's end from the history then, ends their target period red —
+// those not red yet first — and counts the others; monthly reports have no
+// such section.
+func TestWeeklyOffTrack(t *testing.T) {
+	c := catalogue(t, `
+calendar: {plan_start: 2026-01-01}
+sources: [{name: s, type: file}]
+kpis:
+  - {id: falling, name: Falling | signups, domain: growth, dashboard: executive, owner: growth, unit: count, direction: higher,
+     source: {name: s, measurement: a}, targets: [{period: Q1, value: 100}], trend_demotes: false}
+  - {id: red_now, name: Red now, domain: growth, dashboard: executive, owner: growth, unit: count, direction: higher,
+     source: {name: s, measurement: b}, targets: [{period: Q1, value: 100}]}
+  - {id: fine, name: Fine, domain: growth, dashboard: executive, owner: growth, unit: count, direction: higher,
+     source: {name: s, measurement: c}, targets: [{period: Q1, value: 100}]}
+  - {id: new, name: New, domain: growth, dashboard: executive, owner: growth, unit: count, direction: higher,
+     source: {name: s, measurement: d}, targets: [{period: Q1, value: 100}]}
+`)
+	// Three weeks of hourly history to Sunday 2026-02-15 (week 7); the
+	// forecast at its end runs to the end of Q1, 2026-04-01 (45 days).
+	end := day("2026-02-16T00:00:00Z")
+	h := map[string][]kpi.Point{}
+	for i := 0; i < 21*24; i++ {
+		tt := end.Add(-time.Duration(21*24-i) * time.Hour)
+		d := float64(i) / 24
+		h["falling"] = append(h["falling"], kpi.Point{T: tt, V: 140 - 1.5*d}) // 108.5 now, ≈ 41 at the horizon
+		h["red_now"] = append(h["red_now"], kpi.Point{T: tt, V: 60 - 0.5*d})
+		h["fine"] = append(h["fine"], kpi.Point{T: tt, V: 100 + 0.1*d})
+	}
+	h["new"] = []kpi.Point{{T: end.Add(-2 * time.Hour), V: 50}}
+	span, _ := SpanOf(c, Week, day("2026-02-12T00:00:00Z"))
+	rep := Build(c, h, span)
+	if !rep.HasForecastSection || len(rep.OffTrack) != 2 || rep.OnTrack != 1 || rep.NoForecast != 1 {
+		t.Fatalf("off track %d, on track %d, none %d", len(rep.OffTrack), rep.OnTrack, rep.NoForecast)
+	}
+	if o := rep.OffTrack[0]; o.KPI.ID != "falling" || o.Zone != kpi.Green || o.Forecast.Period != "Q1" || o.Forecast.Value > 50 || o.Forecast.Value < 30 {
+		t.Errorf("first: %s %s %+v", o.KPI.ID, o.Zone, o.Forecast)
+	}
+	if o := rep.OffTrack[1]; o.KPI.ID != "red_now" || o.Zone != kpi.Red {
+		t.Errorf("second: %s %s", o.KPI.ID, o.Zone)
+	}
+	var md bytes.Buffer
+	if err := Render(&md, rep, "markdown"); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"## Off track by forecast", "2 off track (red at the end of the period), 1 on track or at risk, 1 without a forecast",
+		"| Falling \\| signups | growth | green | ", "| 100 (Q1, 2026-03-31) |"} {
+		if !strings.Contains(md.String(), want) {
+			t.Errorf("markdown lacks %q:\n%s", want, md.String())
+		}
+	}
+	if strings.Index(md.String(), "Falling") > strings.Index(md.String(), "| Red now | growth | red |") {
+		t.Error("the KPI not red yet comes first")
+	}
+	var page bytes.Buffer
+	if err := Render(&page, rep, "html"); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(page.String(), `<h2 id="off-track">Off track by forecast</h2>`) || !strings.Contains(page.String(), `<td>Falling | signups</td><td>growth</td><td><span class="zone green">green</span></td>`) {
+		t.Errorf("html:\n%s", page.String())
+	}
+	if _, err := html.Parse(&page); err != nil {
+		t.Error(err)
+	}
+	month, _ := SpanOf(c, Month, day("2026-02-12T00:00:00Z"))
+	var mm bytes.Buffer
+	Render(&mm, Build(c, h, month), "markdown")
+	if strings.Contains(mm.String(), "Off track") {
+		t.Error("a monthly report has the weekly check-in")
+	}
+}
