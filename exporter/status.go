@@ -60,6 +60,7 @@ var pageFuncs = template.FuncMap{
 	},
 	"arrow":       kpi.TrendText,
 	"day":         func(t time.Time) string { return t.UTC().Format(time.DateOnly) },
+	"lastDay":     func(end time.Time) string { return end.Add(-time.Nanosecond).UTC().Format(time.DateOnly) }, // of a period ending at end (exclusive)
 	"health":      func(h string) string { return strings.ReplaceAll(h, "_", " ") },
 	"domainTitle": kpi.DomainTitle,
 }
@@ -84,7 +85,7 @@ var statusPage = template.Must(template.New("status").Funcs(pageFuncs).Parse(`<!
 <td class="n wide">{{with .NextMilestone}}{{.ValueText}} <span class="muted">{{.Period}}</span>{{else}}–{{end}}</td>
 <td class="n"><span class="bar" title="{{percent .Attainment}}"><span class="{{.Zone}}" style="width:{{barWidth .Attainment}}%"></span></span> {{percent .Attainment}}</td>
 <td><span class="zone {{.Zone}}">{{.Zone}}</span>{{if .Reason}} <span class="muted">{{.Reason}}</span>{{end}}</td>
-<td class="wide forecast"{{with .Forecast}} data-forecast-zone="{{.Zone}}"{{end}}>{{with .Forecast}}<span class="fc" title="80 % interval {{.RangeText}}; target {{.TargetText}} at the end of {{.Period}} ({{day .Horizon}})">{{.ValueText}} <span class="zone {{.Zone}}">{{.Zone}}</span></span> <span class="muted">{{.Period}}{{with .ETA}} · green {{day .}}{{end}}</span>{{else}}<span class="muted" title="{{.ForecastReason}}">–</span>{{end}}</td>
+<td class="wide forecast"{{with .Forecast}} data-forecast-zone="{{.Zone}}"{{end}}>{{with .Forecast}}<span class="fc" title="80 % interval {{.RangeText}}; target {{.TargetText}} at the end of {{.Period}} ({{lastDay .Horizon}})">{{.ValueText}} <span class="zone {{.Zone}}">{{.Zone}}</span></span> <span class="muted">{{.Period}}{{with .ETA}} · green {{day .}}{{end}}</span>{{else}}<span class="muted" title="{{.ForecastReason}}">–</span>{{end}}</td>
 <td class="wide">{{arrow .Trend}}</td><td class="wide">{{ago .AgeSeconds}}</td>
 <td class="wide">{{.Source.Name}} <span class="{{.Source.Health}}">{{health .Source.Health}}</span></td></tr>
 {{end}}</tbody></table></div>
@@ -107,7 +108,7 @@ var kpiPage = template.Must(template.New("kpi").Funcs(pageFuncs).Parse(`<!DOCTYP
 {{if .KPI.Description}}<p>{{.KPI.Description}}</p>{{end}}
 <p>Value <strong>{{.KPI.ValueText}}</strong> ({{ago .KPI.AgeSeconds}}) · target {{.KPI.TargetText}} · attainment {{percent .KPI.Attainment}} · trend {{arrow .KPI.Trend}}{{if .KPI.Reason}} · <span class="muted">{{.KPI.Reason}}</span>{{end}}</p>
 <p class="muted">{{domainTitle .KPI.Domain}} · dashboard {{.KPI.Dashboard}}{{if .KPI.Owner}} · owner {{.KPI.Owner}}{{end}} · {{.KPI.Unit}}, {{.KPI.Direction}} is better · source {{.KPI.Source.Measurement}} <span class="{{.KPI.Source.Health}}">{{health .KPI.Source.Health}}</span>{{with .KPI.Source.LastError}}: {{.}}{{end}}</p>
-<p id="forecast">{{with .KPI.Forecast}}Forecast: <strong>{{.ValueText}}</strong> (80 % interval {{.RangeText}}) at the end of {{.Period}} ({{day .Horizon}}), against a target of {{.TargetText}}: {{percent .Attainment}} <span class="zone {{.Zone}}">{{.Zone}}</span>{{with .ETA}} · green from {{day .}}{{end}} <span class="muted">· fitted on {{.Points}} points{{if .Damped}}, slowing{{end}}{{with .LevelShift}}, since a level shift at {{day .}}{{end}}</span>{{else}}<span class="muted">No forecast: {{.KPI.ForecastReason}}.</span>{{end}}</p>
+<p id="forecast">{{with .KPI.Forecast}}Forecast: <strong>{{.ValueText}}</strong> (80 % interval {{.RangeText}}) at the end of {{.Period}} ({{lastDay .Horizon}}), against a target of {{.TargetText}}: {{percent .Attainment}} <span class="zone {{.Zone}}">{{.Zone}}</span>{{with .ETA}} · green from {{day .}}{{end}} <span class="muted">· fitted on {{.Points}} points{{if .Damped}}, slowing{{end}}{{with .LevelShift}}, since a level shift at {{day .}}{{end}}</span>{{else}}<span class="muted">No forecast: {{.KPI.ForecastReason}}.</span>{{end}}</p>
 <figure id="history">{{.Chart}}<figcaption class="muted">History ({{len .KPI.History}} points) with the target in force (dashed){{if .KPI.Forecast}} and the forecast to the end of the target period with its 80 % interval (dotted, shaded){{end}}.</figcaption></figure>
 <h2>Milestones</h2>
 <div class="wrap"><table><thead><tr><th>Period</th><th>From</th><th>To</th><th>Target</th></tr></thead><tbody>

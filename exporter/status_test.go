@@ -194,7 +194,7 @@ func TestStatusPage(t *testing.T) {
 	// The Forecast column: the projection, its zone at the horizon and
 	// the period, with the day it turns green; "–" and why not otherwise.
 	for _, want := range []string{`data-forecast-zone="green">`, `data-forecast-zone="red">`, `76 <span class="zone green">green</span></span> <span class="muted">M12 · green 2026-12-`,
-		`<span class="muted" title="no value">–</span>`, `title="80 % interval 75.54 – 76.45; target 75 at the end of M12 (2027-01-01)"`} {
+		`<span class="muted" title="no value">–</span>`, `title="80 % interval 75.54 – 76.45; target 75 at the end of M12 (2026-12-31)"`} {
 		if !strings.Contains(page, want) {
 			t.Errorf("status page lacks %q", want)
 		}
@@ -289,7 +289,7 @@ func TestKPIPageChart(t *testing.T) {
 	if endX != 708 || !(endY < last) || !(upperY <= endY && endY <= lowerY) {
 		t.Errorf("forecast ends at %v,%v (value now at y=%v), interval %v–%v", endX, endY, last, upperY, lowerY)
 	}
-	if !strings.Contains(page, `Forecast: <strong>76</strong> (80 % interval 75.54 – 76.45) at the end of M12 (2027-01-01)`) {
+	if !strings.Contains(page, `Forecast: <strong>76</strong> (80 % interval 75.54 – 76.45) at the end of M12 (2026-12-31)`) {
 		t.Errorf("the page does not state the forecast:\n%s", page)
 	}
 	if resp, _ := get(t, srv.URL+"/kpi/nope"); resp.StatusCode != 404 {

@@ -2,9 +2,11 @@ package tools
 
 import (
 	"context"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -29,8 +31,10 @@ func chromium(t *testing.T) string {
 	return ""
 }
 
+// PLAN is ten days before the test runs: Q1 is in force and ahead, the
+// forecasts' horizon, whatever the date.
 const browserCatalogue = `
-calendar: {plan_start: 2026-01-01, launch: 2026-01-01}
+calendar: {plan_start: PLAN, launch: PLAN}
 sources:
   - {name: manual, type: file, interval: 1s, settings: {path: values.yaml}}
   - {name: gh, type: github, enabled: false}
@@ -52,7 +56,15 @@ func TestStatusPageInChromium(t *testing.T) {
 	browser := chromium(t)
 	dir := t.TempDir()
 	bin := buildExporter(t, dir)
-	os.WriteFile(filepath.Join(dir, "kpis.yaml"), []byte(browserCatalogue), 0o644)
+	plan := time.Now().UTC().AddDate(0, 0, -10).Format(time.DateOnly) // wallclock: the daemon runs on it
+	os.WriteFile(filepath.Join(dir, "kpis.yaml"), []byte(strings.ReplaceAll(browserCatalogue, "PLAN", plan)), 0o644)
+	// Two weeks of history: coverage climbing from 45 % to 60 % (green by
+	// the end of Q1 at that pace), the others flat; stars none.
+	seedHistory(t, filepath.Join(dir, "state"), map[string]func(f float64) float64{
+		"nps":         func(float64) float64 { return 55 },
+		"review_time": func(float64) float64 { return 5400 },
+		"coverage":    func(f float64) float64 { return 0.45 + 0.15*f },
+	})
 	// nps 55/50 green, review 5400s against 3600s is 67 %: red, coverage
 	// 0.6/0.8 = 75 %: yellow, stars unknown (its source is disabled).
 	os.WriteFile(filepath.Join(dir, "values.yaml"), []byte("nps: 55\nreview_seconds: 5400\ncoverage: 0.6\n"), 0o644)
@@ -120,6 +132,40 @@ func TestStatusPageInChromium(t *testing.T) {
 	}
 	writeShot(t, "status.png", shot)
 
+	// The Forecast column: coverage green at the end of Q1, with the day
+	// it turns green; review time red there; stars without one ("–").
+	cells, err := chromedp.Run(ctx, chromedp.Nodes(chromedp.CSSAll("tr.kpi td.forecast")))
+	if err != nil || len(cells) != 4 {
+		t.Fatalf("%d forecast cells (%v)", len(cells), err)
+	}
+	if header, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`thead`))); err != nil || !strings.Contains(header, "Forecast") {
+		t.Errorf("the scorecard's header %q has no Forecast column (%v)", header, err)
+	}
+	forecast := map[string]string{}
+	for _, id := range []string{"nps", "review_time", "coverage", "stars"} {
+		text, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`tr[data-kpi="`+id+`"] td.forecast`)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		forecast[id] = strings.Join(strings.Fields(text), " ")
+	}
+	zoneOf := func(id string) string {
+		n, err := chromedp.Run(ctx, chromedp.Nodes(chromedp.CSS(`tr[data-kpi="`+id+`"] td.forecast`)))
+		if err != nil || len(n) == 0 {
+			return "?"
+		}
+		return n[0].AttributeValue("data-forecast-zone")
+	}
+	if zoneOf("coverage") != "green" || !strings.Contains(forecast["coverage"], "100% green Q1 · green 20") {
+		t.Errorf("coverage's forecast: %q (zone %s)", forecast["coverage"], zoneOf("coverage"))
+	}
+	if zoneOf("review_time") != "red" || !strings.Contains(forecast["review_time"], "1h30m red Q1") || strings.Contains(forecast["review_time"], "· green") {
+		t.Errorf("review time's forecast: %q (zone %s)", forecast["review_time"], zoneOf("review_time"))
+	}
+	if forecast["stars"] != "–" || zoneOf("stars") != "" {
+		t.Errorf("stars' forecast: %q", forecast["stars"])
+	}
+
 	// Filter by zone through the form, as a person would.
 	if err := chromedp.Do(ctx,
 		chromedp.SetValue(chromedp.CSS(`select[name="zone"]`), "red"),
@@ -154,6 +200,37 @@ func TestStatusPageInChromium(t *testing.T) {
 	points, err := chromedp.Run(ctx, chromedp.AttributeValue(chromedp.CSS(`svg.chart polyline.value`), "points"))
 	if err != nil || points.Value == "" {
 		t.Errorf("the chart has no value line (%v)", err)
+	}
+	// The projection: a dotted line from the last value to the horizon at
+	// the chart's right edge, drawn over its shaded interval.
+	fc, err := chromedp.Run(ctx, chromedp.AttributeValue(chromedp.CSS(`svg.chart polyline.forecast`), "points"))
+	if err != nil {
+		t.Fatalf("the chart has no forecast (%v)", err)
+	}
+	// It starts at the latest value's time, at the line's level there
+	// (within a few pixels of the value itself).
+	vpts, fpts := strings.Fields(points.Value), strings.Fields(fc.Value)
+	xy := func(p string) (x, y float64) {
+		a, b, _ := strings.Cut(p, ",")
+		x, _ = strconv.ParseFloat(a, 64)
+		y, _ = strconv.ParseFloat(b, 64)
+		return x, y
+	}
+	if len(fpts) != 25 || len(vpts) == 0 {
+		t.Fatalf("forecast %v, value %v", fpts, vpts)
+	}
+	fx, fy := xy(fpts[0])
+	vx, vy := xy(vpts[len(vpts)-1])
+	ex, ey := xy(fpts[24])
+	if fx != vx || math.Abs(fy-vy) > 3 || ex != 708 || !(ey < fy) {
+		t.Errorf("forecast %v does not run from the last value %v up to the horizon", fpts, vpts[len(vpts)-1:])
+	}
+	bandWidth, err := chromedp.Run(ctx, chromedp.Evaluate[float64](`document.querySelector("svg.chart polygon.forecast-band").getBoundingClientRect().width`))
+	if err != nil || bandWidth < 50 {
+		t.Errorf("the forecast's interval is %v px wide (%v)", bandWidth, err)
+	}
+	if statement, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`#forecast`))); err != nil || !strings.Contains(statement, "at the end of Q1") {
+		t.Errorf("the page states %q (%v)", statement, err)
 	}
 	chartWidth, err := chromedp.Run(ctx, chromedp.Evaluate[float64](`document.querySelector("svg.chart").getBoundingClientRect().width`))
 	if err != nil || chartWidth < 300 {
