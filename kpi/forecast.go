@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sort"
+	"sync"
 	"time"
 )
 
@@ -211,14 +213,24 @@ func (c *Catalogue) forecast(k *KPI, history []Point, now time.Time, prior *Fore
 		minSpan = DefaultForecastMinSpan
 	}
 
+	// The fit window of the history (in time order): a prior forecast of
+	// the same points is taken without copying them.
 	from := now.Add(-window)
+	i0 := sort.Search(len(history), func(i int) bool { return history[i].T.After(from) })
+	i1 := sort.Search(len(history), func(i int) bool { return history[i].T.After(now) })
+	if i1 > i0 {
+		key := forecastKey{kpi: k, horizon: m.Period.End, first: history[i0], last: history[i1-1], n: i1 - i0}
+		if prior != nil && prior.OK && prior.key == key {
+			return *prior
+		}
+	}
 	var pts []Point
-	for _, p := range history {
-		if !p.T.After(from) || p.T.After(now) || math.IsNaN(p.V) || math.IsInf(p.V, 0) {
+	for _, p := range history[i0:i1] {
+		if math.IsNaN(p.V) || math.IsInf(p.V, 0) {
 			continue
 		}
 		if n := len(pts); n > 0 && !p.T.After(pts[n-1].T) {
-			pts[n-1] = p // out of order or same time: the later one wins
+			pts[n-1] = p // the same time twice: the later one wins
 			continue
 		}
 		pts = append(pts, p)
@@ -232,10 +244,7 @@ func (c *Catalogue) forecast(k *KPI, history []Point, now time.Time, prior *Fore
 	}
 
 	last := pts[len(pts)-1]
-	key := forecastKey{kpi: k, horizon: m.Period.End, first: pts[0], last: last, n: len(pts)}
-	if prior != nil && prior.OK && prior.key == key {
-		return *prior
-	}
+	key := forecastKey{kpi: k, horizon: m.Period.End, first: history[i0], last: history[i1-1], n: i1 - i0}
 	xs := make([]float64, len(pts))
 	ys := make([]float64, len(pts))
 	for i, p := range pts {
@@ -503,7 +512,9 @@ func detrend(xs, ys []float64, slope float64) []float64 {
 // stay bounded, and a bucket's median is steadier than one point.
 func theilSen(xs, ys []float64, shift int) float64 {
 	bx, by, side := buckets(xs, ys, shift, forecastMaxPairPoints)
-	slopes := make([]float64, 0, len(bx)*(len(bx)-1)/2)
+	buf := slopeBuffers.Get().(*[]float64)
+	defer slopeBuffers.Put(buf)
+	slopes := (*buf)[:0]
 	for i := range bx {
 		for j := i + 1; j < len(bx); j++ {
 			if side[i] != side[j] {
@@ -514,11 +525,19 @@ func theilSen(xs, ys []float64, shift int) float64 {
 			}
 		}
 	}
+	*buf = slopes
 	if len(slopes) == 0 {
 		return 0
 	}
 	return median(slopes)
 }
+
+// slopeBuffers hold the pairwise slopes of theilSen between calls: up to
+// forecastMaxPairPoints² / 2 of them a call, many calls a forecast.
+var slopeBuffers = sync.Pool{New: func() any {
+	b := make([]float64, 0, forecastMaxPairPoints*(forecastMaxPairPoints-1)/2)
+	return &b
+}}
 
 // buckets groups the points into at most m buckets of consecutive points,
 // none across the shift, with their mean x and median y, and which side of

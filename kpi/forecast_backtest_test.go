@@ -2,6 +2,7 @@ package kpi
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -223,4 +224,77 @@ func BenchmarkForecast(b *testing.B) {
 			b.Fatal(f.Reason)
 		}
 	}
+}
+
+// BenchmarkEvaluateForecasts is an evaluation of 1,000 KPIs over 10
+// sources, each with 30 days of hourly history of its own (generated from
+// the backtest's families with its own seed, nothing cycled): cold (every
+// forecast fitted: the first evaluation after a start or a reload), warm
+// (the 15 s re-evaluation: nothing changed, every forecast taken from the
+// previous evaluation) and one source of ten run (its 100 KPIs refitted).
+func BenchmarkEvaluateForecasts(b *testing.B) {
+	now := time.Date(2030, 6, 1, 0, 0, 0, 0, time.UTC)
+	cal := Calendar{PlanStart: time.Date(2030, 4, 1, 0, 0, 0, 0, time.UTC)}
+	q2 := Period{Label: "Q2", Start: cal.PlanStart, End: cal.PlanStart.AddDate(0, 3, 0)}
+	c := &Catalogue{Calendar: cal, TrendWindow: DefaultTrendWindow, sourceIndex: map[string]int{}}
+	for s := 0; s < 10; s++ {
+		c.sourceIndex[fmt.Sprintf("src%d", s)] = s
+		c.Sources = append(c.Sources, Source{Name: fmt.Sprintf("src%d", s), Type: "file", Enabled: true, Interval: 5 * time.Minute})
+	}
+	in := Inputs{Readings: map[string]Reading{}, History: map[string][]Point{}}
+	for i := 0; i < 1000; i++ {
+		fam := backtestFamilies[i%len(backtestFamilies)]
+		id := fmt.Sprintf("kpi_%d", i)
+		src := fmt.Sprintf("src%d", i%10)
+		c.KPIs = append(c.KPIs, KPI{ID: id, Unit: fam.unit, Direction: Higher, Green: DefaultGreen, Yellow: DefaultYellow,
+			Source: Binding{Source: src, Measurement: id}, Targets: []Milestone{{Period: q2, Value: 1}}})
+		hist, _ := fam.gen(rand.New(rand.NewPCG(uint64(i), 99)), 30*24, 1)
+		pts := make([]Point, len(hist))
+		for j, v := range hist {
+			pts[j] = Point{T: now.Add(-time.Duration(len(hist)-j) * time.Hour), V: v}
+		}
+		in.History[id] = pts
+		r := in.Readings[src]
+		r.At = now
+		r.Measurements = append(r.Measurements, Measurement{Name: id, Value: hist[len(hist)-1]})
+		in.Readings[src] = r
+	}
+	count := func(b *testing.B, sc Scorecard) {
+		n := 0
+		for _, r := range sc.Results {
+			if r.Forecast.OK {
+				n++
+			}
+		}
+		if n != 1000 {
+			b.Fatalf("%d forecasts", n)
+		}
+	}
+	b.Run("cold", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			count(b, Evaluate(c, in, now))
+		}
+	})
+	prior := Evaluate(c, in, now).Forecasts()
+	b.Run("warm", func(b *testing.B) {
+		warm := in
+		warm.Prior = prior
+		b.ReportAllocs()
+		for b.Loop() {
+			count(b, Evaluate(c, warm, now.Add(15*time.Second)))
+		}
+	})
+	b.Run("one-source-ran", func(b *testing.B) {
+		ran := in
+		ran.Prior = prior
+		ran.Readings = maps.Clone(in.Readings)
+		r := ran.Readings["src3"]
+		r.At = now.Add(5 * time.Minute)
+		ran.Readings["src3"] = r
+		b.ReportAllocs()
+		for b.Loop() {
+			count(b, Evaluate(c, ran, now.Add(5*time.Minute)))
+		}
+	})
 }
