@@ -75,9 +75,11 @@ test-dates:
 		KPI_TEST_CLOCK_SHIFT=$$s $(GO) test -count=1 ./internal/testclock ./kpi ./exporter ./report ./app ./collectors || exit 1; \
 	done
 
-# Every parser of outside input is fuzzed for FUZZTIME each.
+# Every parser of outside input is fuzzed for FUZZTIME each, and the forecast on
+# any history a push can store.
 fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) ./kpi
+	$(GO) test -run='^$$' -fuzz='^FuzzForecast$$' -fuzztime=$(FUZZTIME) ./kpi
 	$(GO) test -run='^$$' -fuzz='^FuzzParseYAML$$' -fuzztime=$(FUZZTIME) ./collectors/file
 	$(GO) test -run='^$$' -fuzz='^FuzzParseCSV$$' -fuzztime=$(FUZZTIME) ./collectors/file
 	for f in FuzzLCOV FuzzCobertura FuzzJaCoCo FuzzClover FuzzGoProfile FuzzDetect; do \

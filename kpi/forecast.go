@@ -283,6 +283,12 @@ func (c *Catalogue) forecast(k *KPI, history []Point, now time.Time, prior *Fore
 		f.Slope, f.fit.slope = 0, 0
 	}
 	f.Value, f.Lower, f.Upper = f.At(f.Horizon)
+	for _, v := range []float64{f.Value, f.Lower, f.Upper, f.Level, f.Slope} {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			// Finite values whose differences overflow (±1e308): no line.
+			return Forecast{Reason: "the history's values are too large to fit a line to"}
+		}
+	}
 	f.Attainment = Attainment(k.Direction, f.Value, f.Target)
 	f.Zone = ZoneOf(f.Attainment, k.Green, k.Yellow)
 	f.ETA = f.eta(k)

@@ -300,3 +300,47 @@ func TestForecastNoETAWhenLeavingGreen(t *testing.T) {
 		t.Errorf("zone %s ETA %s, want red with no ETA", f.Zone, f.ETA)
 	}
 }
+
+// FuzzForecast: any history a push can store (finite values, any times in
+// order, duplicates) gives a forecast of finite numbers in the KPI's range,
+// or none with a reason; never a panic, never NaN on /metrics.
+func FuzzForecast(f *testing.F) {
+	f.Add([]byte{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}, uint8(3), false)
+	f.Add([]byte{255, 0, 255, 0, 255, 0, 255, 0, 255, 0, 255, 0, 255, 0, 255, 0, 255, 0}, uint8(0), true)
+	f.Fuzz(func(t *testing.T, data []byte, unit uint8, monotone bool) {
+		c := calendarCatalogue()
+		now := at("2026-02-15T00:00:00Z")
+		k := forecastKPI(c, Units[int(unit)%len(Units)], Higher, milestones(c.Calendar, "Q1", 10.0)...)
+		k.Forecast.Monotone = monotone
+		var h []Point
+		tt := now.Add(-13 * 24 * time.Hour)
+		extremes := []float64{0, 1, -1, 1e308, -1e308, 5e-324, 0.5, 1e15}
+		for i := 0; i+1 < len(data) && len(h) < 2000; i += 2 {
+			tt = tt.Add(time.Duration(data[i]) * 10 * time.Minute) // 0: the same time again
+			v := float64(data[i+1])
+			if data[i+1] >= 248 {
+				v = extremes[data[i+1]-248]
+			}
+			h = append(h, Point{T: tt, V: v})
+		}
+		fc := c.Forecast(k, h, now)
+		if !fc.OK {
+			if fc.Reason == "" {
+				t.Fatal("no forecast and no reason")
+			}
+			return
+		}
+		lo, hi := k.forecastBounds()
+		for _, v := range []float64{fc.Value, fc.Lower, fc.Upper, fc.Attainment} {
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				t.Fatalf("non-finite forecast %+v", fc)
+			}
+		}
+		if fc.Value < lo || fc.Value > hi || fc.Lower > fc.Value || fc.Upper < fc.Value {
+			t.Fatalf("forecast %v [%v, %v] outside [%v, %v] or its interval", fc.Value, fc.Lower, fc.Upper, lo, hi)
+		}
+		if fc.Zone != Green && fc.Zone != Yellow && fc.Zone != Red {
+			t.Fatalf("zone %q", fc.Zone)
+		}
+	})
+}
