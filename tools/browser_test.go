@@ -173,17 +173,22 @@ func TestStatusPageInChromium(t *testing.T) {
 	); err != nil {
 		t.Fatal(err)
 	}
-	for loc := ""; !strings.Contains(loc, "zone=red"); time.Sleep(50 * time.Millisecond) {
-		if loc, err = chromedp.Run(ctx, chromedp.Location()); err != nil {
-			t.Fatal(err)
+	// While the form's page loads, a query can meet the old page going
+	// ("Inspected target navigated or closed"): ask again until the new
+	// one is there.
+	var filtered []*chromedp.Node
+	for end := time.Now().Add(15 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		loc, err := chromedp.Run(ctx, chromedp.Location())
+		if err == nil && strings.Contains(loc, "zone=red") {
+			if err = chromedp.Do(ctx, chromedp.WaitReady(chromedp.CSS(`#counts`))); err == nil {
+				if filtered, err = chromedp.Run(ctx, chromedp.Nodes(chromedp.CSSAll("tr.kpi"))); err == nil {
+					break
+				}
+			}
 		}
-	}
-	if err := chromedp.Do(ctx, chromedp.WaitReady(chromedp.CSS(`#counts`))); err != nil {
-		t.Fatal(err)
-	}
-	filtered, err := chromedp.Run(ctx, chromedp.Nodes(chromedp.CSSAll("tr.kpi")))
-	if err != nil {
-		t.Fatal(err)
+		if time.Now().After(end) {
+			t.Fatalf("the filtered page (%s): %v", loc, err)
+		}
 	}
 	if len(filtered) != 1 || filtered[0].AttributeValue("data-kpi") != "review_time" {
 		t.Errorf("zone=red shows %d rows", len(filtered))

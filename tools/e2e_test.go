@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -77,8 +78,10 @@ func promGet(t *testing.T, base, path string) promResult {
 	return r
 }
 
+// PLAN is ten days before the test runs, so that Q1 is in force and ahead
+// (the forecast's horizon) whatever the date.
 const e2eCatalogue = `
-calendar: {plan_start: 2026-01-01, launch: 2026-01-01}
+calendar: {plan_start: PLAN, launch: PLAN}
 sources:
   - {name: manual, type: file, interval: 1s, settings: {path: values.yaml}}
 kpis:
@@ -103,8 +106,15 @@ func TestEndToEndWithPrometheus(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	e2eCatalogue := strings.ReplaceAll(e2eCatalogue, "PLAN", time.Now().UTC().AddDate(0, 0, -10).Format(time.DateOnly)) // wallclock: the daemon runs on it
 	write("kpis.yaml", e2eCatalogue)
 	write("values.yaml", "nps: 55\nreview_seconds: 1800\ncoverage: 0.85\n") // all green
+	// Two weeks of history, as a daemon that ran before left it, so that
+	// the forecast panels have data too.
+	seedHistory(t, filepath.Join(dir, "state"), map[string]func(float64) float64{
+		"nps": func(float64) float64 { return 55 }, "review_time": func(float64) float64 { return 1800 },
+		"coverage": func(float64) float64 { return 0.85 },
+	})
 	c, err := kpi.Parse("kpis.yaml", []byte(e2eCatalogue), kpi.ParseOptions{})
 	if err != nil {
 		t.Fatal(err)
