@@ -49,6 +49,8 @@ deps:
 	./scripts/ensure-deb.sh chromium chromium
 	./scripts/ensure-deb.sh prometheus-alertmanager prometheus-alertmanager
 	./scripts/ensure-deb.sh amtool prometheus-alertmanager
+	./scripts/ensure-deb.sh '/usr/lib/postgresql/*/bin/initdb' postgresql
+	./scripts/ensure-deb.sh /usr/sbin/mariadbd mariadb-server
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

@@ -2,6 +2,7 @@ package collectors
 
 import (
 	"context"
+	"io"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -191,6 +192,15 @@ func (r *runner) status() Status {
 
 func (r *runner) loop(after <-chan struct{}) {
 	defer close(r.done)
+	// A source that holds connections (a database pool) releases them when
+	// it stops: removed or changed at a reload, or at shutdown.
+	defer func() {
+		if c, ok := r.job.Collector.(io.Closer); ok {
+			if err := c.Close(); err != nil {
+				r.log.Warn("closing the source", zap.Error(err))
+			}
+		}
+	}()
 	if after != nil {
 		select {
 		case <-after:

@@ -52,6 +52,7 @@ import (
 	_ "github.com/bakhmach-hub/kpi_exporter/collectors/githubbilling"
 	_ "github.com/bakhmach-hub/kpi_exporter/collectors/promql"
 	_ "github.com/bakhmach-hub/kpi_exporter/collectors/push"
+	_ "github.com/bakhmach-hub/kpi_exporter/collectors/sql"
 	_ "github.com/bakhmach-hub/kpi_exporter/collectors/stripe"
 )
 
