@@ -2,9 +2,9 @@ package collectors
 
 import (
 	"context"
-	"io"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"sort"
 	"sync"
