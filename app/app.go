@@ -76,7 +76,7 @@ func LoadWith(path, stateDir string, logger *zap.Logger, o LoadOptions) (*Loaded
 	if abs, err := filepath.Abs(baseDir); err == nil {
 		baseDir = abs
 	}
-	c, err := kpi.Parse(name, data, kpi.ParseOptions{KnownType: collectors.Known, RequireKPIs: true})
+	c, err := kpi.Parse(name, data, kpi.ParseOptions{KnownType: collectors.Known, RequireKPIs: true, Getenv: os.Getenv})
 	if err != nil {
 		return nil, err
 	}

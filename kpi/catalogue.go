@@ -137,11 +137,15 @@ type Calendar struct {
 
 // Source is a named collector instance.
 type Source struct {
-	Name     string
-	Type     string
-	Enabled  bool
-	Interval time.Duration
-	Timeout  time.Duration
+	Name    string
+	Type    string
+	Enabled bool
+	// EnableWhenSet, when not empty, is the environment variable whose
+	// being set enabled the source (enable_when_set: a database source of
+	// the default catalogue waits for its DSN).
+	EnableWhenSet string
+	Interval      time.Duration
+	Timeout       time.Duration
 	// Settings holds the type-specific settings, decoded by the collector
 	// type's factory with positions intact.
 	Settings Settings
@@ -180,6 +184,11 @@ type KPI struct {
 	NoAlerts bool
 	// Forecast tunes the projection to the end of the target period.
 	Forecast ForecastSettings
+	// HasFallback says the KPI was declared with source.fallback: Source
+	// is the binding in use (the fallback while the first source is
+	// disabled), Unused the other.
+	HasFallback bool
+	Unused      Binding
 }
 
 // Binding says which measurement of which source gives a KPI its value.

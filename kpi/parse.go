@@ -33,9 +33,14 @@ type ParseOptions struct {
 	// RequireKPIs refuses a catalogue without KPIs, as the daemon does: an
 	// empty or truncated file must never replace a working catalogue.
 	RequireKPIs bool
+	// Getenv reads the environment for sources declared with
+	// enable_when_set (os.Getenv in the daemon); nil reads nothing, so such
+	// sources are disabled.
+	Getenv func(string) string
 }
 
 var (
+	envName     = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 	idPattern   = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
 	namePattern = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
 )
@@ -61,12 +66,20 @@ type rawCatalogue struct {
 }
 
 type rawSource struct {
-	Name     string   `yaml:"name"`
-	Type     string   `yaml:"type"`
-	Enabled  *bool    `yaml:"enabled"`
-	Interval string   `yaml:"interval"`
-	Timeout  string   `yaml:"timeout"`
-	Settings ast.Node `yaml:"settings"`
+	Name          string   `yaml:"name"`
+	Type          string   `yaml:"type"`
+	Enabled       *bool    `yaml:"enabled"`
+	EnableWhenSet string   `yaml:"enable_when_set"`
+	Interval      string   `yaml:"interval"`
+	Timeout       string   `yaml:"timeout"`
+	Settings      ast.Node `yaml:"settings"`
+}
+
+type rawBinding struct {
+	Name        string            `yaml:"name"`
+	Measurement string            `yaml:"measurement"`
+	Labels      map[string]string `yaml:"labels"`
+	Aggregate   string            `yaml:"aggregate"`
 }
 
 type rawKPI struct {
@@ -83,6 +96,8 @@ type rawKPI struct {
 		Measurement string            `yaml:"measurement"`
 		Labels      map[string]string `yaml:"labels"`
 		Aggregate   string            `yaml:"aggregate"`
+		// Fallback is read while the source above is disabled.
+		Fallback *rawBinding `yaml:"fallback"`
 	} `yaml:"source"`
 	Targets []struct {
 		Period string   `yaml:"period"`
@@ -585,7 +600,17 @@ func (v *validator) catalogue(raw *rawCatalogue, opts ParseOptions) *Catalogue {
 }
 
 func (v *validator) source(p string, rs rawSource, opts ParseOptions) Source {
-	s := Source{Name: rs.Name, Type: rs.Type, Enabled: rs.Enabled == nil || *rs.Enabled, Pos: v.pos(p)}
+	s := Source{Name: rs.Name, Type: rs.Type, Enabled: rs.Enabled == nil || *rs.Enabled, Pos: v.pos(p), EnableWhenSet: rs.EnableWhenSet}
+	if rs.EnableWhenSet != "" {
+		switch {
+		case rs.Enabled != nil:
+			v.errorf(p+".enable_when_set", "set enabled or enable_when_set, not both")
+		case !envName.MatchString(rs.EnableWhenSet):
+			v.errorf(p+".enable_when_set", "%q is not an environment variable name", rs.EnableWhenSet)
+		default:
+			s.Enabled = opts.Getenv != nil && opts.Getenv(rs.EnableWhenSet) != ""
+		}
+	}
 	if !namePattern.MatchString(rs.Name) {
 		v.errorf(p+".name", "source name %q must be snake_case ([a-z][a-z0-9_]*)", rs.Name)
 	}
@@ -633,36 +658,21 @@ func (v *validator) kpi(p string, rk *rawKPI, c *Catalogue) KPI {
 		v.errorf(p+".direction", "direction %q is not higher or lower", k.Direction)
 	}
 
-	b := rk.Source
-	k.Source = Binding{Source: b.Name, Measurement: b.Measurement, Labels: b.Labels, Aggregate: Aggregation(b.Aggregate)}
-	_, declared := c.Source(b.Name)
-	switch {
-	case b.Name == "":
-		v.errorf(p+".source.name", "KPI %q is bound to no source", k.ID)
-	case !declared:
-		v.errorf(p+".source.name", "KPI %q is bound to undeclared source %q", k.ID, b.Name)
-	}
-	switch {
-	case b.Measurement == "":
-		v.errorf(p+".source.measurement", "KPI %q names no measurement", k.ID)
-	case !MeasurementName.MatchString(b.Measurement):
-		// A name such as bad-metric or bad.metric would be sanitised into
-		// the same metric family as another and break /metrics.
-		v.errorf(p+".source.measurement", "measurement %q is not a metric name part ([a-z_][a-z0-9_]*)", b.Measurement)
-	}
-	for _, name := range sortedKeys(b.Labels) {
-		if !MeasurementName.MatchString(name) || ReservedLabel(name) {
-			v.errorf(p+".source.labels."+name, "label name %q is not [a-z_][a-z0-9_]*, or is one the exporter sets (source, kpi, domain, job, instance, __…)", name)
+	rs := rk.Source
+	k.Source = v.binding(p+".source", k.ID, rawBinding{Name: rs.Name, Measurement: rs.Measurement, Labels: rs.Labels, Aggregate: rs.Aggregate}, c)
+	if fb := rk.Source.Fallback; fb != nil {
+		fallback := v.binding(p+".source.fallback", k.ID, *fb, c)
+		switch src, _ := c.Source(k.Source.Source); {
+		case fb.Name == k.Source.Source:
+			v.errorf(p+".source.fallback.name", "the fallback of KPI %q reads the same source %q", k.ID, fb.Name)
+		case !src.Enabled && k.Source.Source != "":
+			// The source is disabled (or waits for its environment
+			// variable): the KPI reads the fallback until it is enabled.
+			k.Unused, k.Source = k.Source, fallback
+		default:
+			k.Unused = fallback
 		}
-	}
-	switch k.Source.Aggregate {
-	case AggNone, AggSum, AggAvg, AggMin, AggMax:
-	case AggPooled:
-		if _, _, ok := PooledParts(b.Measurement); !ok && b.Measurement != "" {
-			v.errorf(p+".source.aggregate", "aggregate pooled needs a measurement named <base>_ratio (it sums <base>_covered and <base>_total), not %q", b.Measurement)
-		}
-	default:
-		v.errorf(p+".source.aggregate", "aggregate %q is not sum, avg, min, max or pooled", b.Aggregate)
+		k.HasFallback = true
 	}
 
 	if len(rk.Targets) == 0 {
@@ -757,6 +767,41 @@ func (v *validator) minPoints(path string, n *int) int {
 		return 0
 	}
 	return *n
+}
+
+// binding validates one binding of a KPI at path p.
+func (v *validator) binding(p, id string, b rawBinding, c *Catalogue) Binding {
+	out := Binding{Source: b.Name, Measurement: b.Measurement, Labels: b.Labels, Aggregate: Aggregation(b.Aggregate)}
+	_, declared := c.Source(b.Name)
+	switch {
+	case b.Name == "":
+		v.errorf(p+".name", "KPI %q is bound to no source", id)
+	case !declared:
+		v.errorf(p+".name", "KPI %q is bound to undeclared source %q", id, b.Name)
+	}
+	switch {
+	case b.Measurement == "":
+		v.errorf(p+".measurement", "KPI %q names no measurement", id)
+	case !MeasurementName.MatchString(b.Measurement):
+		// A name such as bad-metric or bad.metric would be sanitised into
+		// the same metric family as another and break /metrics.
+		v.errorf(p+".measurement", "measurement %q is not a metric name part ([a-z_][a-z0-9_]*)", b.Measurement)
+	}
+	for _, name := range sortedKeys(b.Labels) {
+		if !MeasurementName.MatchString(name) || ReservedLabel(name) {
+			v.errorf(p+".labels."+name, "label name %q is not [a-z_][a-z0-9_]*, or is one the exporter sets (source, kpi, domain, job, instance, __…)", name)
+		}
+	}
+	switch out.Aggregate {
+	case AggNone, AggSum, AggAvg, AggMin, AggMax:
+	case AggPooled:
+		if _, _, ok := PooledParts(b.Measurement); !ok && b.Measurement != "" {
+			v.errorf(p+".aggregate", "aggregate pooled needs a measurement named <base>_ratio (it sums <base>_covered and <base>_total), not %q", b.Measurement)
+		}
+	default:
+		v.errorf(p+".aggregate", "aggregate %q is not sum, avg, min, max or pooled", b.Aggregate)
+	}
+	return out
 }
 
 // Settings are a source's type-specific settings as written in the

@@ -296,3 +296,63 @@ kpis:
 		t.Errorf("errors:\n%v", err)
 	}
 }
+
+// A source with enable_when_set is enabled by its environment variable; a
+// KPI with a fallback reads the fallback while its source is disabled.
+func TestEnableWhenSetAndFallback(t *testing.T) {
+	y := `
+calendar: {plan_start: 2026-01-01}
+sources:
+  - {name: manual, type: file}
+  - {name: product_db, type: sql, enable_when_set: KPI_PRODUCT_DB_DSN}
+kpis:
+  - id: dau
+    name: DAU
+    domain: product
+    dashboard: product
+    unit: count
+    direction: higher
+    source: {name: product_db, measurement: daily_active_users, fallback: {name: manual, measurement: workflow_daily_active_users}}
+    targets: [{period: Q1, value: 10}]
+`
+	env := map[string]string{}
+	parse := func() *Catalogue {
+		t.Helper()
+		c, err := Parse("kpis.yaml", []byte(y), ParseOptions{Getenv: func(k string) string { return env[k] }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	c := parse()
+	if src, _ := c.Source("product_db"); src.Enabled || src.EnableWhenSet != "KPI_PRODUCT_DB_DSN" {
+		t.Errorf("without the variable: %+v", src)
+	}
+	if k := c.KPIs[0]; k.Source.Source != "manual" || k.Source.Measurement != "workflow_daily_active_users" || k.Unused.Source != "product_db" || !k.HasFallback {
+		t.Errorf("without the variable the KPI reads %s, unused %s", k.Source, k.Unused)
+	}
+	env["KPI_PRODUCT_DB_DSN"] = "postgres://…"
+	c = parse()
+	if src, _ := c.Source("product_db"); !src.Enabled {
+		t.Error("with the variable the source is disabled")
+	}
+	if k := c.KPIs[0]; k.Source.Source != "product_db" || k.Unused.Source != "manual" {
+		t.Errorf("with the variable the KPI reads %s", k.Source)
+	}
+	// Without Getenv (generators, tests) such a source is disabled.
+	if c, err := Parse("kpis.yaml", []byte(y), ParseOptions{}); err != nil || c.KPIs[0].Source.Source != "manual" {
+		t.Errorf("no Getenv: %v", err)
+	}
+	for _, tc := range []struct{ from, to, want string }{
+		{"enable_when_set: KPI_PRODUCT_DB_DSN}", "enable_when_set: KPI_PRODUCT_DB_DSN, enabled: true}", "kpis.yaml:5:52: set enabled or enable_when_set, not both"},
+		{"enable_when_set: KPI_PRODUCT_DB_DSN}", "enable_when_set: 'not a name'}", `"not a name" is not an environment variable name`},
+		{"fallback: {name: manual,", "fallback: {name: product_db,", `the fallback of KPI "dau" reads the same source "product_db"`},
+		{"fallback: {name: manual,", "fallback: {name: nowhere,", `kpis.yaml:13:82: KPI "dau" is bound to undeclared source "nowhere"`},
+		{"measurement: workflow_daily_active_users}", "measurement: bad-name}", `measurement "bad-name" is not a metric name part`},
+	} {
+		bad := strings.Replace(y, tc.from, tc.to, 1)
+		if _, err := Parse("kpis.yaml", []byte(bad), ParseOptions{}); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want %s", tc.to, err, tc.want)
+		}
+	}
+}

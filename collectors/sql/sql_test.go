@@ -189,6 +189,15 @@ func checkExample(t *testing.T, c *Collector, d synth.Data, times []time.Time) {
 		if v, ok := d.SessionSeconds(now); ok {
 			want["session_seconds{}"] = v
 		}
+		for name, f := range map[string]func(time.Time) (float64, bool){"daily_session_seconds{}": d.DailySessionSeconds,
+			"weekly_active_days{}": d.WeeklyActiveDays, "feature_usage_ratio{}": d.FeatureUsage} {
+			if v, ok := f(now); ok {
+				want[name] = v
+			}
+		}
+		for f, v := range d.FeatureAdoption(now) {
+			want["feature_adoption_ratio"+kpi.Labels{{Name: "feature", Value: f}}.String()] = v
+		}
 		for f, v := range d.FeatureUsers(now) {
 			want["feature_users"+kpi.Labels{{Name: "feature", Value: f}}.String()] = v
 		}

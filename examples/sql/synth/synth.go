@@ -5,6 +5,7 @@
 package synth
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"sort"
@@ -182,6 +183,109 @@ func (d Data) FeatureUsers(to time.Time) map[string]float64 {
 	out := map[string]float64{}
 	for f, us := range seen {
 		out[f] = float64(len(us))
+	}
+	return out
+}
+
+// sessions returns the sessions that started in [from, to): per user, each
+// session_start followed by a session_end, with its start and length.
+func (d Data) sessions(from, to time.Time) []struct {
+	user  int64
+	start time.Time
+	secs  float64
+} {
+	byUser := map[int64][]Event{}
+	for _, e := range d.Events {
+		if (e.Name == "session_start" || e.Name == "session_end") && !e.At.Before(from) && e.At.Before(to) {
+			byUser[e.UserID] = append(byUser[e.UserID], e)
+		}
+	}
+	var out []struct {
+		user  int64
+		start time.Time
+		secs  float64
+	}
+	for u, es := range byUser {
+		for i := 0; i+1 < len(es); i++ {
+			if es[i].Name == "session_start" && es[i+1].Name == "session_end" {
+				out = append(out, struct {
+					user  int64
+					start time.Time
+					secs  float64
+				}{u, es[i].At, es[i+1].At.Sub(es[i].At).Seconds()})
+			}
+		}
+	}
+	return out
+}
+
+// DailySessionSeconds is the mean, over the user-days (UTC dates of a
+// session's start) of the 7 days before to, of the session time that user
+// spent that day; ok is false without sessions.
+func (d Data) DailySessionSeconds(to time.Time) (float64, bool) {
+	var sum float64
+	days := map[string]bool{}
+	for _, s := range d.sessions(to.Add(-7*24*time.Hour), to) {
+		sum += s.secs
+		days[fmt.Sprint(s.user, s.start.Format(time.DateOnly))] = true
+	}
+	if len(days) == 0 {
+		return 0, false
+	}
+	return sum / float64(len(days)), true
+}
+
+// WeeklyActiveDays is the mean, over the users with an event in the 7 days
+// before to, of the number of UTC dates on which they had one.
+func (d Data) WeeklyActiveDays(to time.Time) (float64, bool) {
+	from := to.Add(-7 * 24 * time.Hour)
+	days := map[int64]map[string]bool{}
+	for _, e := range d.Events {
+		if !e.At.Before(from) && e.At.Before(to) {
+			if days[e.UserID] == nil {
+				days[e.UserID] = map[string]bool{}
+			}
+			days[e.UserID][e.At.Format(time.DateOnly)] = true
+		}
+	}
+	if len(days) == 0 {
+		return 0, false
+	}
+	var n int
+	for _, ds := range days {
+		n += len(ds)
+	}
+	return float64(n) / float64(len(days)), true
+}
+
+// FeatureUsage is the share of the users active in the 30 days before to
+// who used any feature (an event other than a session's start or end).
+func (d Data) FeatureUsage(to time.Time) (float64, bool) {
+	from := to.Add(-30 * 24 * time.Hour)
+	active, used := map[int64]bool{}, map[int64]bool{}
+	for _, e := range d.Events {
+		if e.At.Before(from) || !e.At.Before(to) {
+			continue
+		}
+		active[e.UserID] = true
+		if e.Name != "session_start" && e.Name != "session_end" {
+			used[e.UserID] = true
+		}
+	}
+	if len(active) == 0 {
+		return 0, false
+	}
+	return float64(len(used)) / float64(len(active)), true
+}
+
+// FeatureAdoption is, per feature, the share of the users active in the 30
+// days before to who used it.
+func (d Data) FeatureAdoption(to time.Time) map[string]float64 {
+	users := d.FeatureUsers(to)
+	mau := len(d.active(to.Add(-30*24*time.Hour), to))
+	out := map[string]float64{}
+	for f, n := range users {
+		out[f] = n / float64(mau)
 	}
 	return out
 }
