@@ -17,7 +17,7 @@ SCHEMA    := $(if $(wildcard $(SCHEMA_SHARED)),$(SCHEMA_SHARED),$(BIN)/schema.gr
 # golangci-lint is run with `go run` at a pinned version (make lint).
 GOLANGCI_LINT_VERSION ?= v2.15.0
 
-.PHONY: all build test tools deps vet fmt-check unit test-dates fuzz bench lint clean
+.PHONY: all build test tools deps vet fmt-check unit test-dates fuzz bench lint clean try-sql
 
 all: build
 
@@ -89,6 +89,18 @@ fuzz:
 	done
 
 test: fmt-check vet unit test-dates fuzz
+
+# Try the sql source on SQLite: synthetic product events that keep coming in,
+# and the daemon on examples/sql/kpis.yaml reading them (state in memory).
+try-sql:
+	@mkdir -p $(BIN)
+	$(GO) build -o $(BIN)/kpi_exporter ./cmd/kpi_exporter
+	$(GO) build -o $(BIN)/fill-events ./examples/sql/fill
+	rm -f $(BIN)/product.db.ready
+	$(BIN)/fill-events -out $(BIN)/product.db -ready $(BIN)/product.db.ready -live & fill=$$!; \
+	  trap "kill $$fill 2>/dev/null" EXIT INT TERM; \
+	  while [ ! -e $(BIN)/product.db.ready ]; do kill -0 $$fill || exit 1; sleep 0.2; done; \
+	  KPI_PRODUCT_DB_DSN=$(BIN)/product.db $(BIN)/kpi_exporter --config examples/sql/kpis.yaml --state-dir= --log.format=console
 
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem ./...

@@ -13,7 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/goccy/go-yaml"
+
 	"github.com/bakhmach-hub/kpi_exporter/collectors"
+	"github.com/bakhmach-hub/kpi_exporter/examples"
 	"github.com/bakhmach-hub/kpi_exporter/examples/sql/synth"
 	"github.com/bakhmach-hub/kpi_exporter/internal/redact"
 	"github.com/bakhmach-hub/kpi_exporter/internal/testdb"
@@ -362,6 +365,7 @@ func TestPostgres(t *testing.T) {
 	t.Setenv("KPI_TEST_PG_DSN", srv.DSN)
 	c := newSource(t, "postgres", "KPI_TEST_PG_DSN", example(t, "postgres"), "", dataNow)
 	checkExample(t, c, d, checkTimes)
+	checkDefaultCatalogue(t, srv.DSN, d)
 	checkCommon(t, "postgres", "KPI_TEST_PG_DSN")
 	checkReadOnlyAndTimeout(t, "postgres", "KPI_TEST_PG_DSN", "DELETE FROM events RETURNING 1 AS value", "SELECT pg_sleep(5) IS NULL AS value",
 		"cannot execute DELETE in a read-only transaction", "canceling statement due to statement timeout", srv.Open(t), len(d.Events))
@@ -411,4 +415,125 @@ func checkReadOnlyAndTimeout(t *testing.T, driver, env, write, slow, wantWrite, 
 	if fastErr != nil || len(fastMs) != 1 || fastMs[0].Value != 300 {
 		t.Errorf("the other source: %+v %v", fastMs, fastErr)
 	}
+}
+
+// The default catalogue's product_db source, enabled by its DSN, against a
+// real PostgreSQL holding generated events: every product KPI bound to it
+// has the value computed in Go, and without the DSN the KPIs read the
+// manual file as before.
+func checkDefaultCatalogue(t *testing.T, dsn string, d synth.Data) {
+	t.Helper()
+	getenv := func(k string) string {
+		if k == "KPI_PRODUCT_DB_DSN" {
+			return dsn
+		}
+		return ""
+	}
+	t.Setenv("KPI_PRODUCT_DB_DSN", dsn)
+	c, err := kpi.Parse(examples.CatalogueName, examples.Catalogue, kpi.ParseOptions{Getenv: getenv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, ok := c.Source("product_db")
+	if !ok || !src.Enabled {
+		t.Fatalf("product_db: %+v", src)
+	}
+	col, err := collectors.New(src, collectors.Env{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := col.(*Collector)
+	defer sc.Close()
+	sc.now = func() time.Time { return dataNow }
+	ms, err := sc.Collect(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	card := kpi.Evaluate(c, kpi.Inputs{Readings: map[string]kpi.Reading{"product_db": {At: dataNow, Measurements: ms}}}, dataNow)
+	val := func(f func(time.Time) (float64, bool)) float64 { v, _ := f(dataNow); return v }
+	want := map[string]float64{
+		"workflow_active_users": float64(len(activeIn(d, dataNow, 30))), "workflow_daily_active_users": d.DAU(dataNow),
+		"user_retention_30d": val(d.Retention30), "daily_session_length": val(d.DailySessionSeconds),
+		"weekly_active_days": val(d.WeeklyActiveDays), "feature_usage_rate": val(d.FeatureUsage),
+		"feature_adoption": d.FeatureAdoption(dataNow)["export"],
+	}
+	for _, r := range card.Results {
+		w, ok := want[r.KPI.ID]
+		if !ok {
+			continue
+		}
+		delete(want, r.KPI.ID)
+		if r.KPI.Source.Source != "product_db" || !r.HasValue || math.Abs(r.Value-w) > 1e-9*math.Max(1, w) {
+			t.Errorf("%s from %s: %v (%v), want %v", r.KPI.ID, r.KPI.Source, r.Value, r.HasValue, w)
+		}
+	}
+	if len(want) != 0 {
+		t.Errorf("KPIs not bound to product_db: %v", want)
+	}
+	// Without the DSN: the manual file, as before.
+	c, err = kpi.Parse(examples.CatalogueName, examples.Catalogue, kpi.ParseOptions{Getenv: func(string) string { return "" }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k := c.KPI("workflow_daily_active_users"); k.Source.Source != "manual" || k.Unused.Source != "product_db" {
+		t.Errorf("without the DSN: %s", k.Source)
+	}
+}
+
+// The catalogues that ship the example queries run the tested ones: the
+// default catalogue's product_db has postgres.yaml's, examples/sql/kpis.yaml
+// sqlite.yaml's, query for query.
+func TestShippedQueriesAreTheTestedOnes(t *testing.T) {
+	type entry struct {
+		Name, Query, Window, Value string
+		Values                     []string
+	}
+	examplesOf := func(dialect string) map[string]entry {
+		var es []entry
+		if err := yaml.Unmarshal([]byte(example(t, dialect)), &es); err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]entry{}
+		for _, e := range es {
+			out[e.Name] = e
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		dialect string
+		cat     []byte
+		source  string
+	}{
+		{"postgres", examples.Catalogue, "product_db"},
+		{"sqlite", mustRead(t, filepath.Join("..", "..", "examples", "sql", "kpis.yaml")), "product_db"},
+	} {
+		c, err := kpi.Parse("kpis.yaml", tc.cat, kpi.ParseOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		src, _ := c.Source(tc.source)
+		var s Settings
+		if err := src.Settings.Decode(&s); err != nil {
+			t.Fatal(err)
+		}
+		want := examplesOf(tc.dialect)
+		if len(s.Measurements) == 0 {
+			t.Fatalf("%s: no measurements", tc.dialect)
+		}
+		for _, m := range s.Measurements {
+			e, ok := want[m.Name]
+			if !ok || e.Query != m.Query || e.Window != m.Window {
+				t.Errorf("%s: measurement %s differs from examples/sql/%s.yaml", tc.dialect, m.Name, tc.dialect)
+			}
+		}
+	}
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
