@@ -368,24 +368,7 @@ func (c *Collector) open() (*sql.DB, error) {
 	if c.db != nil {
 		c.db.Close()
 	}
-	driverDSN := dsn
-	switch c.driver {
-	case "sqlite":
-		// Every connection is query-only: a write fails in SQLite itself.
-		sep := "?"
-		if strings.Contains(driverDSN, "?") {
-			sep = "&"
-		}
-		driverDSN += sep + "_query_only=1"
-	case "clickhouse":
-		// ClickHouse has no read-only transactions: the session is
-		// readonly=2 (reads, and settings such as the timeout below).
-		sep := "?"
-		if strings.Contains(driverDSN, "?") {
-			sep = "&"
-		}
-		driverDSN += sep + "readonly=2&max_execution_time=" + strconv.Itoa(int(math.Ceil(c.timeout.Seconds())))
-	}
+	driverDSN := DriverDSN(c.driver, dsn, c.timeout)
 	db, err := sql.Open(Drivers[c.driver], driverDSN)
 	if err != nil {
 		return nil, fmt.Errorf("opening the %s connection: %w", c.driver, redact.Err(err))
@@ -396,6 +379,24 @@ func (c *Collector) open() (*sql.DB, error) {
 	db.SetConnMaxLifetime(time.Hour)
 	c.db, c.dsn, c.mysqlChecked = db, dsn, false
 	return db, nil
+}
+
+// DriverDSN is the DSN the driver gets: SQLite connections query-only
+// (a write fails in SQLite itself); ClickHouse, which has no read-only
+// transactions, readonly=2 sessions (reads, and settings such as the
+// timeout) with the statement timeout as max_execution_time.
+func DriverDSN(driver, dsn string, timeout time.Duration) string {
+	sep := "?"
+	if strings.Contains(dsn, "?") {
+		sep = "&"
+	}
+	switch driver {
+	case "sqlite":
+		return dsn + sep + "_query_only=1"
+	case "clickhouse":
+		return dsn + sep + "readonly=2&max_execution_time=" + strconv.Itoa(int(math.Ceil(timeout.Seconds())))
+	}
+	return dsn
 }
 
 // Close closes the source's connection pool.
@@ -440,8 +441,10 @@ func (c *Collector) run(ctx context.Context, db *sql.DB, q query, to time.Time) 
 		if p == 0 {
 			t = to.Add(-q.window)
 		}
-		if c.driver == "sqlite" {
-			// SQLite has no time type: the text form of datetime().
+		if c.driver == "sqlite" || c.driver == "clickhouse" {
+			// SQLite has no time type: the text form of datetime(), which
+			// ClickHouse also takes (its driver's time parameters need a
+			// newer server than some still run).
 			args[i] = t.Format(time.DateTime)
 		} else {
 			args[i] = t
