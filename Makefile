@@ -82,6 +82,7 @@ test-dates:
 fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzParse$$' -fuzztime=$(FUZZTIME) ./kpi
 	$(GO) test -run='^$$' -fuzz='^FuzzForecast$$' -fuzztime=$(FUZZTIME) ./kpi
+	$(GO) test -run='^$$' -fuzz='^FuzzBind$$' -fuzztime=$(FUZZTIME) ./collectors/sql
 	$(GO) test -run='^$$' -fuzz='^FuzzParseYAML$$' -fuzztime=$(FUZZTIME) ./collectors/file
 	$(GO) test -run='^$$' -fuzz='^FuzzParseCSV$$' -fuzztime=$(FUZZTIME) ./collectors/file
 	for f in FuzzLCOV FuzzCobertura FuzzJaCoCo FuzzClover FuzzGoProfile FuzzDetect; do \

@@ -273,3 +273,32 @@ func TestNotBeforeDelaysTheFirstRun(t *testing.T) {
 		t.Fatal("the source never ran")
 	}
 }
+
+// closer is a collector holding a resource (a database pool).
+type closer struct {
+	CollectorFunc
+	closed atomic.Int32
+}
+
+func (c *closer) Close() error { c.closed.Add(1); return nil }
+
+// A source that holds connections releases them when it is removed,
+// changed or stopped — and not when a reload leaves it as it was.
+func TestSchedulerClosesCollectors(t *testing.T) {
+	ok := CollectorFunc(func(context.Context) ([]kpi.Measurement, error) { return nil, nil })
+	a, b, a2 := &closer{CollectorFunc: ok}, &closer{CollectorFunc: ok}, &closer{CollectorFunc: ok}
+	var res results
+	s := NewScheduler(zap.NewNop(), res.sink)
+	s.Apply([]Job{job("a", time.Hour, time.Hour, a), job("b", time.Hour, time.Hour, b)})
+	s.Apply([]Job{job("a", time.Hour, time.Hour, a)}) // b removed, a unchanged
+	waitFor(t, "b closed", func() bool { return b.closed.Load() == 1 })
+	if a.closed.Load() != 0 {
+		t.Error("an unchanged source was closed")
+	}
+	s.Apply([]Job{job("a", 2*time.Hour, time.Hour, a2)}) // a changed: the old one closes
+	waitFor(t, "the old a closed", func() bool { return a.closed.Load() == 1 })
+	s.Stop()
+	if a2.closed.Load() != 1 || b.closed.Load() != 1 || a.closed.Load() != 1 {
+		t.Errorf("closed: a %d, a2 %d, b %d; each once", a.closed.Load(), a2.closed.Load(), b.closed.Load())
+	}
+}

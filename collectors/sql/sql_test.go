@@ -559,3 +559,79 @@ func mustRead(t *testing.T, path string) []byte {
 	}
 	return b
 }
+
+// FuzzBind: any query a catalogue can hold is rewritten or refused with an
+// error, in time linear in its length, never a panic; what it returns keeps
+// every byte outside :from and :to.
+func FuzzBind(f *testing.F) {
+	for _, s := range []string{"SELECT 1 WHERE at >= :from AND at < :to", "SELECT ':from' -- :to\n/* :from */ x::text", `SELECT 'a\' :from'`, "::from:to:", "'", "/*", "--"} {
+		f.Add(s, uint8(0))
+	}
+	drivers := []string{"postgres", "mysql", "sqlite", "clickhouse"}
+	f.Fuzz(func(t *testing.T, q string, d uint8) {
+		if len(q) > 1<<16 {
+			return
+		}
+		driver := drivers[int(d)%len(drivers)]
+		out, params, err := Bind(q, driver)
+		if err != nil {
+			return
+		}
+		if driver == "postgres" {
+			// At most $1 and $2, each parameter once.
+			if len(params) > 2 || len(params) == 2 && params[0] == params[1] || strings.Count(out, "$")-strings.Count(q, "$") < len(params) {
+				t.Fatalf("%q: params %v, %q", q, params, out)
+			}
+			return
+		}
+		// Each placeholder replaced one :from (5 bytes) or :to (3 bytes)
+		// by one ?, and nothing else changed length.
+		want := len(q)
+		for _, p := range params {
+			want -= map[int]int{0: len(":from"), 1: len(":to")}[p] - 1
+		}
+		if strings.Count(out, "?")-strings.Count(q, "?") != len(params) || len(out) != want {
+			t.Fatalf("%q → %q with params %v", q, out, params)
+		}
+	})
+}
+
+// A DSN file is read every run: a rotated one (another database, a new
+// password) opens a new pool.
+func TestDSNFileRotation(t *testing.T) {
+	dir := t.TempDir()
+	for i, n := range []int{3, 5} {
+		db, err := sql.Open("sqlite", filepath.Join(dir, fmt.Sprintf("db%d", i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		db.Exec("CREATE TABLE users (id INTEGER)")
+		for j := 0; j < n; j++ {
+			db.Exec("INSERT INTO users VALUES (?)", j)
+		}
+		db.Close()
+	}
+	dsnFile := filepath.Join(dir, "dsn")
+	os.WriteFile(dsnFile, []byte(filepath.Join(dir, "db0")+"\n"), 0o600)
+	y := "sources:\n  - {name: db, type: sql, settings: {driver: sqlite, dsn_file: dsn, measurements: [{name: users, query: 'SELECT COUNT(*) AS value FROM users'}]}}\n" +
+		"kpis: [{id: k, name: K, domain: d, dashboard: product, unit: count, direction: higher, source: {name: db, measurement: users}, targets: [{period: 2026-01-01, value: 1}]}]\n"
+	c, err := kpi.Parse("kpis.yaml", []byte(y), kpi.ParseOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	col, err := collectors.New(c.Sources[0], collectors.Env{BaseDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer col.(*Collector).Close()
+	for _, tc := range []struct {
+		db   string
+		want float64
+	}{{"db0", 3}, {"db1", 5}} {
+		os.WriteFile(dsnFile, []byte(filepath.Join(dir, tc.db)), 0o600)
+		ms, err := col.Collect(context.Background())
+		if err != nil || len(ms) != 1 || ms[0].Value != tc.want {
+			t.Errorf("%s: %+v %v", tc.db, ms, err)
+		}
+	}
+}
