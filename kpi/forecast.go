@@ -152,9 +152,12 @@ func (f Forecast) At(t time.Time) (v, lower, upper float64) {
 //     outliers cannot tilt;
 //   - one level shift searched for: the split that a line with a step at
 //     it fits far better than a straight line (the absolute residuals at
-//     least halved, the step over four noise deviations); then one slope
-//     is fitted within both sides and the projection starts from the level
+//     most three quarters, the step over four noise deviations), taken
+//     when it also fits better than the damped line; then one slope is
+//     fitted within both sides and the projection starts from the level
 //     after the shift;
+//   - saturation: a slope falling from the first half of the window to
+//     the second is damped exponentially at the rate the halves show;
 //   - a slope that the residuals cannot tell from zero is shrunk towards
 //     it (a plateau is projected flat, not along its noise);
 //   - the interval: the residuals' robust spread, widened with the
@@ -584,9 +587,9 @@ func buckets(xs, ys []float64, shift, m int) (bx, by []float64, side []bool) {
 // levelShift returns the index at which the series steps to a new level,
 // or -1: the split (three points or more on each side) at which a line with
 // a step there — one Theil–Sen slope within both sides, a level per side —
-// fits with at most half the absolute residual of one straight line, by a
-// step of more than four times the noise (measured from consecutive
-// differences, which a trend or a single step barely moves).
+// fits with at most three quarters of the absolute residual of one straight
+// line, by a step of more than four times the noise (measured from
+// consecutive differences, which a trend or a single step barely moves).
 func levelShift(xs, ys []float64, slope float64) int {
 	n := len(xs)
 	if n < 8 {
