@@ -366,7 +366,7 @@ func (c *Collector) open() (*sql.DB, error) {
 		return c.db, nil
 	}
 	if c.db != nil {
-		c.db.Close()
+		_ = c.db.Close() // the pool of the old DSN: nothing to do about its error
 	}
 	driverDSN := DriverDSN(c.driver, dsn, c.timeout)
 	db, err := sql.Open(Drivers[c.driver], driverDSN)
@@ -461,7 +461,7 @@ func (c *Collector) run(ctx context.Context, db *sql.DB, q query, to time.Time) 
 		if err != nil {
 			return nil, err
 		}
-		defer tx.Rollback() // read only: nothing to commit
+		defer func() { _ = tx.Rollback() }() // read only: nothing to commit
 		if err := c.limit(ctx, tx); err != nil {
 			return nil, err
 		}
@@ -470,7 +470,7 @@ func (c *Collector) run(ctx context.Context, db *sql.DB, q query, to time.Time) 
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
+	defer func() { _ = rows.Close() }() // read checks rows.Err
 	return c.read(rows, q)
 }
 

@@ -63,7 +63,7 @@ func freePort(t testing.TB) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
+	defer func() { _ = l.Close() }()
 	return l.Addr().(*net.TCPAddr).Port
 }
 
@@ -102,7 +102,7 @@ func (s *Server) start(t testing.TB, cmd *exec.Cmd) {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			err = db.PingContext(ctx)
 			cancel()
-			db.Close()
+			_ = db.Close()
 		}
 		if err == nil {
 			return
@@ -119,13 +119,14 @@ func (s *Server) Stop() {
 	if s.cmd == nil || s.cmd.Process == nil {
 		return
 	}
-	s.cmd.Process.Signal(syscall.SIGTERM)
+	// A server that is already gone answers neither: nothing to do.
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
 	done := make(chan struct{})
-	go func() { s.cmd.Wait(); close(done) }()
+	go func() { _ = s.cmd.Wait(); close(done) }()
 	select {
 	case <-done:
 	case <-time.After(10 * time.Second):
-		s.cmd.Process.Kill()
+		_ = s.cmd.Process.Kill()
 		<-done
 	}
 	s.cmd = nil
@@ -141,7 +142,7 @@ func (s *Server) Open(t testing.TB) *sql.DB {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { db.Close() })
+	t.Cleanup(func() { _ = db.Close() })
 	return db
 }
 

@@ -44,18 +44,25 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer db.Close()
+	defer func() { _ = db.Close() }()
 	if _, err := db.Exec(string(ddl)); err != nil {
 		log.Fatalf("%s: %v", *schema, err)
 	}
 	now := time.Now().UTC()
 	d := synth.Generate(uint64(now.Unix()), *users, now)
-	tx, _ := db.Begin()
+	tx, err := db.Begin()
+	if err != nil {
+		log.Fatal(err)
+	}
 	for _, u := range d.Users {
-		tx.Exec("INSERT INTO users VALUES (?, ?)", u.ID, u.Created.Format(time.DateTime))
+		if _, err := tx.Exec("INSERT INTO users VALUES (?, ?)", u.ID, u.Created.Format(time.DateTime)); err != nil {
+			log.Fatal(err)
+		}
 	}
 	for _, e := range d.Events {
-		tx.Exec("INSERT INTO events VALUES (?, ?, ?)", e.UserID, e.Name, e.At.Format(time.DateTime))
+		if _, err := tx.Exec("INSERT INTO events VALUES (?, ?, ?)", e.UserID, e.Name, e.At.Format(time.DateTime)); err != nil {
+			log.Fatal(err)
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		log.Fatal(err)
