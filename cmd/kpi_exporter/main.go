@@ -204,8 +204,13 @@ func check(config, webConfig string, stdout, stderr io.Writer) int {
 	}
 	c := l.Catalogue
 	var disabled []string
+	var waiting []string
 	for _, s := range c.Sources {
-		if !s.Enabled {
+		switch {
+		case s.Enabled:
+		case s.EnableWhenSet != "":
+			waiting = append(waiting, fmt.Sprintf("%s (when %s is set)", s.Name, s.EnableWhenSet))
+		default:
 			disabled = append(disabled, s.Name)
 		}
 	}
@@ -216,7 +221,10 @@ func check(config, webConfig string, stdout, stderr io.Writer) int {
 	// Push sources are enabled too, though they have no polling job.
 	fmt.Fprintf(stdout, "%s: OK: %d KPIs, %d sources (%d enabled)\n", name, len(c.KPIs), len(c.Sources), len(l.Jobs)+len(l.Passive))
 	if len(disabled) > 0 {
-		fmt.Fprintf(stdout, "disabled sources (their KPIs read unknown): %s\n", strings.Join(disabled, ", "))
+		fmt.Fprintf(stdout, "disabled sources (their KPIs read unknown, or their fallback): %s\n", strings.Join(disabled, ", "))
+	}
+	if len(waiting) > 0 {
+		fmt.Fprintf(stdout, "sources waiting for their environment variable (their KPIs read their fallback, or unknown): %s\n", strings.Join(waiting, ", "))
 	}
 	return 0
 }

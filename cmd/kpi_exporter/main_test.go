@@ -341,8 +341,16 @@ func TestCheckCommand(t *testing.T) {
 		t.Errorf("check of bad source settings: %d %s", code, errOut.String())
 	}
 	out.Reset()
-	if code := run([]string{"check"}, &out, &errOut); code != 0 || !strings.Contains(out.String(), "embedded default catalogue: OK") {
+	t.Setenv("KPI_PRODUCT_DB_DSN", "")
+	if code := run([]string{"check"}, &out, &errOut); code != 0 || !strings.Contains(out.String(), "embedded default catalogue: OK: 91 KPIs, 10 sources (2 enabled)") ||
+		!strings.Contains(out.String(), "waiting for their environment variable (their KPIs read their fallback, or unknown): product_db (when KPI_PRODUCT_DB_DSN is set)") {
 		t.Errorf("check of the embedded catalogue: %d %s", code, out.String())
+	}
+	// With the DSN set, product_db is enabled (check does not connect).
+	t.Setenv("KPI_PRODUCT_DB_DSN", "postgres://kpi@db.invalid/product")
+	out.Reset()
+	if code := run([]string{"check"}, &out, &errOut); code != 0 || !strings.Contains(out.String(), "10 sources (3 enabled)") || strings.Contains(out.String(), "product_db") {
+		t.Errorf("check with the DSN: %d %s", code, out.String())
 	}
 }
 
