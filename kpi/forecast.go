@@ -422,13 +422,7 @@ func fitModel(xs, ys []float64, shift int) fitted {
 	f.sigma = robustSD(r)
 	f.infl = inflation(r)
 
-	for _, u := range us {
-		f.ubar += u
-	}
-	f.ubar /= float64(n)
-	for _, u := range us {
-		f.suu += (u - f.ubar) * (u - f.ubar)
-	}
+	f.ubar, f.suu = meanSxx(us)
 	// Shrink a slope the data cannot tell from zero (positive-part
 	// James–Stein: by (2·se/slope)², to zero within two standard errors).
 	if f.suu > 0 && slope != 0 {
@@ -476,14 +470,7 @@ func damping(xs, ys []float64) (lambda, drift float64) {
 	}
 	fit := func(xs, ys []float64) (slope, se, centre float64) {
 		slope = theilSen(xs, ys, -1)
-		var xbar, sxx float64
-		for _, x := range xs {
-			xbar += x
-		}
-		xbar /= float64(len(xs))
-		for _, x := range xs {
-			sxx += (x - xbar) * (x - xbar)
-		}
+		xbar, sxx := meanSxx(xs)
 		d := detrend(xs, ys, slope)
 		m := median(slices.Clone(d))
 		for i := range d {
@@ -503,6 +490,18 @@ func damping(xs, ys []float64) (lambda, drift float64) {
 	lambda = math.Log(s1/s2) / (c2 - c1)
 	se := math.Hypot(se1/s1, se2/s2) / (c2 - c1)
 	return lambda * math.Max(0, 1-(2*se/lambda)*(2*se/lambda)), drift
+}
+
+// meanSxx returns the mean of xs and the sum of squared deviations from it.
+func meanSxx(xs []float64) (mean, sxx float64) {
+	for _, x := range xs {
+		mean += x
+	}
+	mean /= float64(len(xs))
+	for _, x := range xs {
+		sxx += (x - mean) * (x - mean)
+	}
+	return mean, sxx
 }
 
 // detrend returns y - slope·x.

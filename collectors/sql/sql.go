@@ -91,8 +91,6 @@ type Measurement struct {
 	Window string `yaml:"window"`
 }
 
-var nameRe = regexp.MustCompile(`^[a-z_][a-z0-9_]*$`)
-
 // query is a measurement ready to run.
 type query struct {
 	name   string
@@ -175,7 +173,7 @@ func New(src kpi.Source, env collectors.Env) (collectors.Collector, error) {
 	names := map[string]bool{}
 	for i, m := range s.Measurements {
 		p := fmt.Sprintf(".measurements[%d]", i)
-		if !nameRe.MatchString(m.Name) {
+		if !kpi.MeasurementName.MatchString(m.Name) {
 			return nil, at(p+".name", "measurement name %q is not [a-z_][a-z0-9_]*", m.Name)
 		}
 		if strings.TrimSpace(m.Query) == "" {
@@ -205,7 +203,7 @@ func New(src kpi.Source, env collectors.Env) (collectors.Collector, error) {
 			q.names = []string{m.Name}
 		}
 		for j, n := range q.names {
-			if !nameRe.MatchString(n) || names[n] {
+			if !kpi.MeasurementName.MatchString(n) || names[n] {
 				return nil, at(p+".values", "measurement name %q (from value column %q) is not a unique [a-z_][a-z0-9_]*", n, q.values[j])
 			}
 			names[n] = true
@@ -533,7 +531,7 @@ func (c *Collector) read(rows *sql.Rows, q query) ([]kpi.Measurement, error) {
 			continue
 		}
 		name := strings.ToLower(col)
-		if !nameRe.MatchString(name) || kpi.ReservedLabel(name) {
+		if !kpi.MeasurementName.MatchString(name) || kpi.ReservedLabel(name) {
 			return nil, fmt.Errorf("column %q cannot be a label: name it [a-z_][a-z0-9_]*, not one the exporter sets (source, kpi, domain, job, instance, collector)", col)
 		}
 		labelNames[j] = name

@@ -182,7 +182,7 @@ func checkExample(t *testing.T, c *Collector, d synth.Data, times []time.Time) {
 		for _, m := range ms {
 			got[m.Name+m.Labels.String()] = m.Value
 		}
-		want := map[string]float64{"daily_active_users{}": d.DAU(now), "monthly_active_users{}": float64(len(activeIn(d, now, 30)))}
+		want := map[string]float64{"daily_active_users{}": d.DAU(now), "monthly_active_users{}": d.MAU(now)}
 		if v, ok := d.Stickiness(now); ok {
 			want["stickiness_ratio{}"] = v
 		}
@@ -231,16 +231,6 @@ func checkExample(t *testing.T, c *Collector, d synth.Data, times []time.Time) {
 			t.Errorf("at %s: %d series %v, want %d", now.Format(time.DateTime), len(got), got, len(want))
 		}
 	}
-}
-
-func activeIn(d synth.Data, to time.Time, days int) map[int64]bool {
-	out := map[int64]bool{}
-	for _, e := range d.Events {
-		if !e.At.Before(to.Add(-time.Duration(days)*24*time.Hour)) && e.At.Before(to) {
-			out[e.UserID] = true
-		}
-	}
-	return out
 }
 
 var (
@@ -474,7 +464,7 @@ func checkDefaultCatalogue(t *testing.T, dsn string, d synth.Data) {
 	card := kpi.Evaluate(c, kpi.Inputs{Readings: map[string]kpi.Reading{"product_db": {At: dataNow, Measurements: ms}}}, dataNow)
 	val := func(f func(time.Time) (float64, bool)) float64 { v, _ := f(dataNow); return v }
 	want := map[string]float64{
-		"workflow_active_users": float64(len(activeIn(d, dataNow, 30))), "workflow_daily_active_users": d.DAU(dataNow),
+		"workflow_active_users": d.MAU(dataNow), "workflow_daily_active_users": d.DAU(dataNow),
 		"user_retention_30d": val(d.Retention30), "daily_session_length": val(d.DailySessionSeconds),
 		"weekly_active_days": val(d.WeeklyActiveDays), "feature_usage_rate": val(d.FeatureUsage),
 		"feature_adoption": d.FeatureAdoption(dataNow)["export"],

@@ -61,17 +61,8 @@ func TestCheckedInRulesAreCurrent(t *testing.T) {
 // the rules names a KPI; promtool's clock starts at 0, so a zone entered at
 // 0 is as old as the evaluation time.
 func TestRuleUnitTests(t *testing.T) {
-	rules, err := Marshal(Rules(Options{RunbookBase: "https://example.com/README.md"}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "rules.yaml"), rules, 0o644)
-
 	var in strings.Builder
-	series := func(s, values string) {
-		in.WriteString("      - series: '" + s + "'\n        values: '" + values + "'\n")
-	}
+	series := seriesTo(&in)
 	kpiSeries := func(inst, job, id, domain, zone, owner, name string, since int, red, yellow, sev string) {
 		l := `kpi="` + id + `",domain="` + domain + `",instance="` + inst + `",job="` + job + `"`
 		for _, z := range []string{"green", "yellow", "red", "unknown"} {
@@ -209,13 +200,7 @@ tests:
           - {labels: 'kpi:zone:code{kpi="stale_kpi",domain="e",instance="x:10050",job="kpi"}', value: -1}
           - {labels: 'kpi:zone:code{kpi="green_kpi",domain="e",instance="x:10050",job="kpi"}', value: 0}
 `
-	os.WriteFile(filepath.Join(dir, "tests.yaml"), []byte(tests), 0o644)
-	cmd := exec.Command(promtool(t), "test", "rules", "tests.yaml")
-	cmd.Dir = dir
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Errorf("promtool test rules: %v\n%s", err, out)
-	}
+	promtoolTest(t, Options{RunbookBase: "https://example.com/README.md"}, tests)
 }
 
 // TestOffTrackRuleUnitTests asserts KpiOffTrack with `promtool test rules`:
@@ -225,17 +210,8 @@ tests:
 // a KPI already red, one projected green, one with alerts: false, one
 // without a forecast, nor one whose forecast was red for less than the delay.
 func TestOffTrackRuleUnitTests(t *testing.T) {
-	rules, err := Marshal(Rules(Options{RunbookBase: "https://example.com/README.md", OffTrackFor: 2 * time.Hour}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "rules.yaml"), rules, 0o644)
-
 	var in strings.Builder
-	series := func(s, values string) {
-		in.WriteString("      - series: '" + s + "'\n        values: '" + values + "'\n")
-	}
+	series := seriesTo(&in)
 	// kpi exports a KPI of one exporter: its zone now (values per zone
 	// over time), its forecast zone ("" for none) and attainment, and its
 	// alert delays (sev "" for alerts: false).
@@ -303,11 +279,33 @@ tests:
               description: "KPI yellow_off name (yellow_off, owner ann) on x:1 is not red now, but its forecast reaches only 62.5% of the target at the end of the target period (see kpi_forecast_value and its page)."
               runbook_url: https://example.com/README.md#kpiofftrack
 `
-	os.WriteFile(filepath.Join(dir, "tests.yaml"), []byte(tests), 0o644)
+	promtoolTest(t, Options{RunbookBase: "https://example.com/README.md", OffTrackFor: 2 * time.Hour}, tests)
+}
+
+// seriesTo returns a writer of promtool input series into b.
+func seriesTo(b *strings.Builder) func(series, values string) {
+	return func(series, values string) {
+		b.WriteString("      - series: '" + series + "'\n        values: '" + values + "'\n")
+	}
+}
+
+// promtoolTest runs `promtool test rules` on the rules of o and the tests
+// (a file naming rules.yaml), in a directory of their own.
+func promtoolTest(t *testing.T, o Options, tests string) {
+	t.Helper()
+	rules, err := Marshal(Rules(o))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	for name, b := range map[string][]byte{"rules.yaml": rules, "tests.yaml": []byte(tests)} {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	cmd := exec.Command(promtool(t), "test", "rules", "tests.yaml")
 	cmd.Dir = dir
-	out, err := cmd.CombinedOutput()
-	if err != nil {
+	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Errorf("promtool test rules: %v\n%s", err, out)
 	}
 }

@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/bakhmach-hub/kpi_exporter/internal/testproc"
 )
 
 // Server is a running database server.
@@ -59,12 +61,12 @@ func dir(t testing.TB, name string) string {
 
 func freePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	_, port, _ := net.SplitHostPort(testproc.FreeAddr(t))
+	n, err := strconv.Atoi(port)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() { _ = l.Close() }()
-	return l.Addr().(*net.TCPAddr).Port
+	return n
 }
 
 func command(name string, args ...string) *exec.Cmd {

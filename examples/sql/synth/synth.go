@@ -137,34 +137,19 @@ func (d Data) Retention30(to time.Time) (float64, bool) {
 // days before to: from each session_start to the user's next event if that
 // is a session_end; ok is false without sessions.
 func (d Data) SessionSeconds(to time.Time) (float64, bool) {
-	from := to.Add(-7 * 24 * time.Hour)
-	byUser := map[int64][]Event{}
-	for _, e := range d.Events {
-		if (e.Name == "session_start" || e.Name == "session_end") && !e.At.Before(from) && e.At.Before(to) {
-			byUser[e.UserID] = append(byUser[e.UserID], e)
-		}
-	}
-	var sum float64
-	var n int
-	for _, es := range byUser {
-		sort.SliceStable(es, func(i, j int) bool {
-			if es[i].At.Equal(es[j].At) {
-				return es[i].Name > es[j].Name // a start before an end at the same second
-			}
-			return es[i].At.Before(es[j].At)
-		})
-		for i := 0; i+1 < len(es); i++ {
-			if es[i].Name == "session_start" && es[i+1].Name == "session_end" {
-				sum += es[i+1].At.Sub(es[i].At).Seconds()
-				n++
-			}
-		}
-	}
-	if n == 0 {
+	ss := d.sessions(to.Add(-7*24*time.Hour), to)
+	if len(ss) == 0 {
 		return 0, false
 	}
-	return sum / float64(n), true
+	var sum float64
+	for _, s := range ss {
+		sum += s.secs
+	}
+	return sum / float64(len(ss)), true
 }
+
+// MAU is the number of users with an event in the 30 days before to.
+func (d Data) MAU(to time.Time) float64 { return float64(len(d.active(to.Add(-30*24*time.Hour), to))) }
 
 // FeatureUsers counts the users with an event of each feature in the 30
 // days before to.
@@ -188,7 +173,9 @@ func (d Data) FeatureUsers(to time.Time) map[string]float64 {
 }
 
 // sessions returns the sessions that started in [from, to): per user, each
-// session_start followed by a session_end, with its start and length.
+// session_start followed by a session_end, with its start and length. The
+// events are in time order, and a user's sessions never overlap nor share a
+// second (Generate makes them so), so the pairing is the SQL's LEAD's.
 func (d Data) sessions(from, to time.Time) []struct {
 	user  int64
 	start time.Time
@@ -281,11 +268,10 @@ func (d Data) FeatureUsage(to time.Time) (float64, bool) {
 // FeatureAdoption is, per feature, the share of the users active in the 30
 // days before to who used it.
 func (d Data) FeatureAdoption(to time.Time) map[string]float64 {
-	users := d.FeatureUsers(to)
-	mau := len(d.active(to.Add(-30*24*time.Hour), to))
+	mau := d.MAU(to)
 	out := map[string]float64{}
-	for f, n := range users {
-		out[f] = n / float64(mau)
+	for f, n := range d.FeatureUsers(to) {
+		out[f] = n / mau
 	}
 	return out
 }
