@@ -9,12 +9,15 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"os"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"sync"
 
 	"go.uber.org/zap"
 
+	"github.com/bakhmach-hub/kpi_exporter/internal/atomicfile"
 	"github.com/bakhmach-hub/kpi_exporter/kpi"
 )
 
@@ -40,14 +43,54 @@ type Env struct {
 	// for the embedded catalogue.
 	BaseDir string
 	// StateDir is a directory of the source's own for progress it keeps
-	// across restarts; empty when the daemon keeps no state.
+	// across restarts; empty when the daemon keeps no state. State, when
+	// set, is used instead (the PostgreSQL backend keeps it in the
+	// database); see Env.SourceState.
 	StateDir string
+	State    StateStore
 	// Progress, when set, is told how a long first sync advances (kpi_exporter
 	// once draws a progress bar with it on a terminal).
 	Progress func(done, total int, detail string)
 	// Latest, when set, returns the last good readings of every source and
 	// the KPIs' current values, for sources computed from others (derived).
 	Latest func() Latest
+}
+
+// StateStore keeps a source's own progress across restarts (sync cursors,
+// conditional-request caches, daily snapshots) as named blobs, in files of
+// the state directory or in the state database, so that every replica
+// that takes the source over continues where the last one stopped.
+type StateStore interface {
+	// Load returns the blob saved under name; an error wrapping
+	// fs.ErrNotExist when there is none.
+	Load(name string) ([]byte, error)
+	// Save replaces the blob under name, atomically.
+	Save(name string, data []byte) error
+}
+
+// DirState keeps blobs as files in a directory, written atomically.
+type DirState string
+
+// Load reads the file name in the directory.
+func (d DirState) Load(name string) ([]byte, error) {
+	return os.ReadFile(filepath.Join(string(d), name))
+}
+
+// Save writes the file name in the directory atomically.
+func (d DirState) Save(name string, data []byte) error {
+	return atomicfile.Write(filepath.Join(string(d), name), data)
+}
+
+// SourceState returns where the source keeps its progress: State, else
+// StateDir, else nil (no state kept).
+func (e Env) SourceState() StateStore {
+	switch {
+	case e.State != nil:
+		return e.State
+	case e.StateDir != "":
+		return DirState(e.StateDir)
+	}
+	return nil
 }
 
 // Log returns the source's logger, or one that discards when none was

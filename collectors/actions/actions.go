@@ -11,7 +11,6 @@ import (
 	"io/fs"
 	"net/http"
 	"path"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -104,7 +103,7 @@ type Collector struct {
 	s      *Settings
 	client *githubapi.Client
 	log    *zap.Logger
-	dir    string
+	state  collectors.StateStore
 	now    func() time.Time
 	mu     sync.Mutex
 	d      *data
@@ -149,9 +148,9 @@ func newCollector(s *Settings, env collectors.Env, base http.RoundTripper) (*Col
 		return nil, err
 	}
 	log := env.Log()
-	c := &Collector{s: s, client: client, log: log, dir: env.StateDir, now: time.Now}
+	c := &Collector{s: s, client: client, log: log, state: env.SourceState(), now: time.Now}
 	c.d = c.load()
-	client.LoadETags(c.dir)
+	client.LoadETags(c.state)
 	return c, nil
 }
 
@@ -541,17 +540,17 @@ func Measure(runs []*Run, from, to time.Time) []kpi.Measurement {
 const dataFile = "actions.json.gz"
 
 func (c *Collector) save() {
-	if c.dir == "" {
+	if c.state == nil {
 		return
 	}
 	c.mu.Lock()
 	data, err := atomicfile.GzipJSON(c.d)
 	c.mu.Unlock()
 	if err == nil {
-		err = atomicfile.Write(filepath.Join(c.dir, dataFile), data)
+		err = c.state.Save(dataFile, data)
 	}
 	if err == nil {
-		err = c.client.SaveETags(c.dir)
+		err = c.client.SaveETags(c.state)
 	}
 	if err != nil {
 		c.log.Error("saving workflow runs failed", zap.Error(err))
@@ -560,11 +559,14 @@ func (c *Collector) save() {
 
 func (c *Collector) load() *data {
 	d := &data{Version: 1, Runs: map[int64]*Run{}, LastRead: map[string]time.Time{}, LastFull: map[string]time.Time{}}
-	if c.dir == "" {
+	if c.state == nil {
 		return d
 	}
 	var got data
-	err := atomicfile.ReadGzipJSON(filepath.Join(c.dir, dataFile), &got)
+	raw, err := c.state.Load(dataFile)
+	if err == nil {
+		err = atomicfile.DecodeGzipJSON(raw, &got)
+	}
 	if errors.Is(err, fs.ErrNotExist) {
 		return d
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"net/http"
-	"path/filepath"
 	"sort"
 	"sync"
 	"time"
@@ -34,7 +33,7 @@ type Collector struct {
 	s      *Settings
 	client *githubapi.Client
 	log    *zap.Logger
-	dir    string
+	state  collectors.StateStore
 	prog   func(done, total int, detail string)
 	now    func() time.Time
 
@@ -62,9 +61,9 @@ func newCollector(s *Settings, env collectors.Env, base http.RoundTripper) (*Col
 		return nil, err
 	}
 	log := env.Log()
-	c := &Collector{s: s, client: client, log: log, dir: env.StateDir, prog: env.Progress, now: time.Now, warned: map[string]bool{}}
+	c := &Collector{s: s, client: client, log: log, state: env.SourceState(), prog: env.Progress, now: time.Now, warned: map[string]bool{}}
 	c.data = c.load()
-	client.LoadETags(c.dir)
+	client.LoadETags(c.state)
 	return c, nil
 }
 
@@ -176,7 +175,7 @@ func (c *Collector) prune(now time.Time) {
 func (c *Collector) saveSoon() { c.save(false) }
 
 func (c *Collector) save(force bool) {
-	if c.dir == "" {
+	if c.state == nil {
 		return
 	}
 	c.saveMu.Lock()
@@ -187,10 +186,10 @@ func (c *Collector) save(force bool) {
 	c.lastSave = time.Now()
 	data, err := atomicfile.GzipJSON(c.data)
 	if err == nil {
-		err = atomicfile.Write(filepath.Join(c.dir, dataFile), data)
+		err = c.state.Save(dataFile, data)
 	}
 	if err == nil {
-		err = c.client.SaveETags(c.dir)
+		err = c.client.SaveETags(c.state)
 	}
 	if err != nil {
 		c.log.Error("saving GitHub sync progress failed", zap.Error(err))
@@ -198,12 +197,15 @@ func (c *Collector) save(force bool) {
 }
 
 func (c *Collector) load() *Data {
-	if c.dir == "" {
+	if c.state == nil {
 		return newData()
 	}
-	path := filepath.Join(c.dir, dataFile)
+	path := dataFile
 	var d Data
-	err := atomicfile.ReadGzipJSON(path, &d)
+	raw, err := c.state.Load(dataFile)
+	if err == nil {
+		err = atomicfile.DecodeGzipJSON(raw, &d)
+	}
 	if errors.Is(err, fs.ErrNotExist) {
 		return newData()
 	}

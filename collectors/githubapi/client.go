@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -188,10 +187,19 @@ type savedETag struct {
 	Body   []byte      `json:"body"` // gzip
 }
 
-// SaveETags writes the conditional-request cache to dir, so that a restart
-// still gets 304s.
-func (c *Client) SaveETags(dir string) error {
-	if dir == "" {
+// ETagsBlob is the name the conditional-request cache is saved under.
+const ETagsBlob = "etags.json.gz"
+
+// Blobs is where the cache is kept: a source's collectors.StateStore.
+type Blobs interface {
+	Load(name string) ([]byte, error)
+	Save(name string, data []byte) error
+}
+
+// SaveETags writes the conditional-request cache to st, so that a restart
+// (or the replica taking the source over) still gets 304s.
+func (c *Client) SaveETags(st Blobs) error {
+	if st == nil {
 		return nil
 	}
 	t := c.Transport
@@ -205,17 +213,18 @@ func (c *Client) SaveETags(dir string) error {
 	if err != nil {
 		return err
 	}
-	return atomicfile.Write(filepath.Join(dir, "etags.json.gz"), data)
+	return st.Save(ETagsBlob, data)
 }
 
 // LoadETags reads what SaveETags wrote; a missing or unreadable file is an
 // empty cache (it is only an optimisation).
-func (c *Client) LoadETags(dir string) {
-	if dir == "" {
+func (c *Client) LoadETags(st Blobs) {
+	if st == nil {
 		return
 	}
 	var in []savedETag
-	if atomicfile.ReadGzipJSON(filepath.Join(dir, "etags.json.gz"), &in) != nil {
+	data, err := st.Load(ETagsBlob)
+	if err != nil || atomicfile.DecodeGzipJSON(data, &in) != nil {
 		return
 	}
 	t := c.Transport

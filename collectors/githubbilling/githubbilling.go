@@ -56,7 +56,7 @@ func New(src kpi.Source, env collectors.Env) (collectors.Collector, error) {
 	if err != nil {
 		return nil, err
 	}
-	client.LoadETags(env.StateDir)
+	client.LoadETags(env.SourceState())
 	return &Collector{s: s, client: client, now: time.Now}, nil
 }
 

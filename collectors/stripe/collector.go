@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -16,7 +15,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/bakhmach-hub/kpi_exporter/collectors"
-	"github.com/bakhmach-hub/kpi_exporter/internal/atomicfile"
 	secrets "github.com/bakhmach-hub/kpi_exporter/internal/redact"
 	"github.com/bakhmach-hub/kpi_exporter/kpi"
 )
@@ -59,7 +57,7 @@ type Collector struct {
 	s     Settings
 	key   string
 	b     stripeapi.Backend
-	dir   string
+	state collectors.StateStore
 	log   *zap.Logger
 	now   func() time.Time
 	retry *retryTransport
@@ -103,7 +101,7 @@ func newCollector(s Settings, key string, env collectors.Env) *Collector {
 	// Retries are the transport's (429, 5xx, connection errors, with
 	// Retry-After and Stripe-Should-Retry), not stripe-go's, which skips
 	// most 429s and ignores Retry-After.
-	c := &Collector{s: s, key: key, dir: env.StateDir, log: env.Log(), now: time.Now, retry: newRetryTransport(nil)}
+	c := &Collector{s: s, key: key, state: env.SourceState(), log: env.Log(), now: time.Now, retry: newRetryTransport(nil)}
 	cfg := &stripeapi.BackendConfig{HTTPClient: &http.Client{Timeout: 80 * time.Second, Transport: c.retry},
 		LeveledLogger: &stripeapi.LeveledLogger{Level: stripeapi.LevelNull}, MaxNetworkRetries: stripeapi.Int64(0)}
 	if s.BaseURL != "" {
@@ -468,10 +466,10 @@ func (c *Collector) loadSnapshots() {
 		return
 	}
 	c.loaded, c.snaps, c.ever = true, map[string]map[string]map[string]float64{}, map[string]map[string]string{}
-	if c.dir == "" {
+	if c.state == nil {
 		return
 	}
-	b, err := os.ReadFile(filepath.Join(c.dir, snapFile))
+	b, err := c.state.Load(snapFile)
 	if err != nil {
 		return
 	}
@@ -493,12 +491,12 @@ func (c *Collector) pruneAndSave(now time.Time) {
 			delete(c.snaps, d)
 		}
 	}
-	if c.dir == "" {
+	if c.state == nil {
 		return
 	}
 	data, err := json.Marshal(snapshotFile{Days: c.snaps, FirstPaid: c.ever})
 	if err == nil {
-		err = atomicfile.Write(filepath.Join(c.dir, snapFile), data)
+		err = c.state.Save(snapFile, data)
 	}
 	if err != nil {
 		c.log.Error("saving Stripe snapshots failed", zap.Error(err))

@@ -34,3 +34,12 @@ func ReadGzipJSON(path string, v any) error {
 	}
 	return json.NewDecoder(zr).Decode(v)
 }
+
+// DecodeGzipJSON decodes gzip-compressed JSON held in memory into v.
+func DecodeGzipJSON(data []byte, v any) error {
+	zr, err := gzip.NewReader(bytes.NewReader(data))
+	if err != nil {
+		return err
+	}
+	return json.NewDecoder(zr).Decode(v)
+}
