@@ -57,6 +57,9 @@ type LoadOptions struct {
 	Progress func(source string, done, total int, detail string)
 	// Latest gives sources computed from others the latest values.
 	Latest func() collectors.Latest
+	// State, when set, gives each source where it keeps its progress
+	// (the state database); otherwise it is a sub-directory of stateDir.
+	State func(source string) collectors.StateStore
 }
 
 // LoadWith is Load with options.
@@ -92,6 +95,9 @@ func LoadWith(path, stateDir string, logger *zap.Logger, o LoadOptions) (*Loaded
 		}
 		if stateDir != "" {
 			env.StateDir = filepath.Join(stateDir, "sources", src.Name)
+		}
+		if o.State != nil {
+			env.State = o.State(src.Name)
 		}
 		if progress != nil {
 			name := src.Name
@@ -202,7 +208,17 @@ type Config struct {
 	// means time.Now. Tests move it to prove that nothing depends on the
 	// date they run.
 	Now func() time.Time
+	// Leases, with a PostgreSQL store, says which polled sources run on
+	// this replica; nil runs every source here.
+	Leases *store.Leases
+	// RefreshInterval is how often a PostgreSQL store takes the other
+	// replicas' changes; 0 means DefaultRefreshInterval.
+	RefreshInterval time.Duration
 }
+
+// DefaultRefreshInterval bounds how long a replica takes to see what
+// another replica wrote (readings, history points, pushed values).
+const DefaultRefreshInterval = time.Second
 
 // App is the running daemon minus its HTTP server.
 type App struct {
@@ -216,7 +232,10 @@ type App struct {
 	stopping chan struct{}
 
 	// Owned by the loop goroutine.
-	loaded    *Loaded
+	loaded *Loaded
+	// held is the set of polled sources this replica runs (with Leases).
+	held      map[string]bool
+	dbHealthy bool
 	published *exporter.Snapshot
 	// zones holds each KPI's zone and since when, as the evaluations saw
 	// it: the history-based estimate is taken when the zone changes (or at
@@ -238,9 +257,12 @@ func New(cfg Config) (*App, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.RefreshInterval <= 0 {
+		cfg.RefreshInterval = DefaultRefreshInterval
+	}
 	a := &App{cfg: cfg, log: cfg.Logger, results: make(chan collectors.Result, 64), reloads: make(chan chan error),
 		pushes: make(chan pushRequest), stopping: make(chan struct{})}
-	l, err := LoadWith(cfg.CatalogueFile, cfg.Store.Dir(), cfg.Logger, LoadOptions{Latest: a.latest})
+	l, err := LoadWith(cfg.CatalogueFile, cfg.Store.Dir(), cfg.Logger, a.loadOptions())
 	if err != nil {
 		cfg.Exporter.SetReloadResult(false, a.cfg.Now())
 		return nil, err
@@ -259,6 +281,7 @@ func New(cfg Config) (*App, error) {
 		a.log.Warn("stored readings or history carried times in the future (a clock stepped back, or state copied from another machine); they are taken as now",
 			zap.Int("entries", n))
 	}
+	a.dbHealthy = true
 	a.publish(a.cfg.Now())
 	return a, nil
 }
@@ -270,20 +293,18 @@ func (a *App) Catalogue() *kpi.Catalogue { return a.loaded.Catalogue }
 // Run starts the sources and evaluates until ctx is done; then it stops the
 // sources, waits for the runs under way, and saves the state.
 func (a *App) Run(ctx context.Context) error {
-	// A source whose restored reading is younger than its interval runs when
-	// the interval is up, not at once: restarts stay cheap on rate-limited
-	// APIs.
-	readings := a.cfg.Store.Inputs().Readings
-	for i := range a.loaded.Jobs {
-		j := &a.loaded.Jobs[i]
-		if _, dependent := j.Collector.(collectors.Dependent); dependent {
-			continue // computed locally from others: cheap, and run when they run
-		}
-		if r, ok := readings[j.Source.Name]; ok {
-			j.NotBefore = r.At.Add(collectors.Jitter(j.Source.Interval, rand.Float64()))
-		}
+	var leases <-chan map[string]bool
+	if l := a.cfg.Leases; l != nil {
+		l.SetSources(a.polled())
+		leases = l.Changes()
+		leaseCtx, stopLeases := context.WithCancel(context.Background())
+		leaseDone := make(chan struct{})
+		go func() { l.Run(leaseCtx); close(leaseDone) }()
+		// The leases end after the sources stopped (Run's shutdown), so
+		// that no other replica starts one while a run is still under way.
+		defer func() { stopLeases(); <-leaseDone }()
 	}
-	a.scheduler.Apply(a.loaded.Jobs)
+	a.applyJobs()
 	a.log.Info("sources started", zap.Int("enabled", len(a.loaded.Jobs)+len(a.loaded.Passive)), zap.Int("polled", len(a.loaded.Jobs)),
 		zap.Int("pushed", len(a.loaded.Passive)), zap.Int("declared", len(a.loaded.Catalogue.Sources)),
 		zap.Int("kpis", len(a.loaded.Catalogue.KPIs)))
@@ -294,6 +315,12 @@ func (a *App) Run(ctx context.Context) error {
 	compact := time.NewTicker(time.Hour)
 	defer compact.Stop()
 	a.cfg.Store.Compact(a.cfg.Now())
+	var refresh <-chan time.Time
+	if a.cfg.Store.Postgres() {
+		t := time.NewTicker(a.cfg.RefreshInterval)
+		defer t.Stop()
+		refresh = t.C
+	}
 
 	for {
 		select {
@@ -307,6 +334,15 @@ func (a *App) Run(ctx context.Context) error {
 			a.drain(ran) // what else has arrived, before re-evaluating once
 			a.publish(a.cfg.Now())
 			a.triggerDependents(ran)
+			if a.cfg.Store.Postgres() && len(ran) > 0 {
+				a.save() // the other replicas see the readings now, not at the next save
+			}
+		case <-refresh:
+			a.refresh()
+		case held := <-leases:
+			a.held = held
+			a.applyJobs()
+			a.haStatus()
 		case reply := <-a.reloads:
 			reply <- a.reload()
 		case req := <-a.pushes:
@@ -340,7 +376,7 @@ func (a *App) Reload(ctx context.Context) error {
 }
 
 func (a *App) reload() error {
-	l, err := LoadWith(a.cfg.CatalogueFile, a.cfg.Store.Dir(), a.log, LoadOptions{Latest: a.latest})
+	l, err := LoadWith(a.cfg.CatalogueFile, a.cfg.Store.Dir(), a.log, a.loadOptions())
 	if err != nil {
 		a.cfg.Exporter.SetReloadResult(false, a.cfg.Now())
 		a.log.Error("catalogue reload failed; keeping the running catalogue", zap.Error(err))
@@ -348,11 +384,89 @@ func (a *App) reload() error {
 	}
 	a.cfg.Exporter.SetReloadResult(true, a.cfg.Now())
 	a.loaded = l
-	a.scheduler.Apply(l.Jobs)
+	if a.cfg.Leases != nil {
+		a.cfg.Leases.SetSources(a.polled())
+	}
+	a.applyJobs()
 	a.retain()
 	a.publish(a.cfg.Now())
 	a.log.Info("catalogue reloaded", zap.Int("kpis", len(l.Catalogue.KPIs)), zap.Int("enabled_sources", len(l.Jobs)+len(l.Passive)))
 	return nil
+}
+
+func (a *App) loadOptions() LoadOptions {
+	o := LoadOptions{Latest: a.latest}
+	if a.cfg.Store.Postgres() {
+		o.State = func(source string) collectors.StateStore { return a.cfg.Store.SourceState(source) }
+	}
+	return o
+}
+
+// polled lists the enabled polled sources' names.
+func (a *App) polled() []string {
+	out := make([]string, 0, len(a.loaded.Jobs))
+	for _, j := range a.loaded.Jobs {
+		out = append(out, j.Source.Name)
+	}
+	return out
+}
+
+// applyJobs gives the scheduler the jobs this replica runs: every one, or
+// with leases those it holds. A source whose stored reading is younger
+// than its interval runs when the interval is up, not at once: restarts
+// and takeovers stay cheap on rate-limited APIs.
+func (a *App) applyJobs() {
+	readings := a.cfg.Store.Inputs().Readings
+	jobs := make([]collectors.Job, 0, len(a.loaded.Jobs))
+	for _, j := range a.loaded.Jobs {
+		if a.cfg.Leases != nil && !a.held[j.Source.Name] {
+			continue
+		}
+		_, dependent := j.Collector.(collectors.Dependent)
+		if r, ok := readings[j.Source.Name]; ok && !dependent { // derived: cheap, and run when their inputs run
+			j.NotBefore = r.At.Add(collectors.Jitter(j.Source.Interval, rand.Float64()))
+		}
+		jobs = append(jobs, j)
+	}
+	a.scheduler.Apply(jobs)
+}
+
+// refresh takes the other replicas' changes and publishes them.
+func (a *App) refresh() {
+	changed, err := a.cfg.Store.Refresh()
+	if err != nil && a.dbHealthy {
+		a.log.Error("state database unreachable: serving the last snapshot; pushes are refused and sources stop until it is back", zap.Error(err))
+	}
+	if err == nil && !a.dbHealthy {
+		a.log.Info("state database reachable")
+	}
+	a.dbHealthy = err == nil
+	if a.cfg.Store.Dirty() && err == nil {
+		a.save()
+	}
+	if changed {
+		a.publish(a.cfg.Now())
+	}
+	a.haStatus()
+}
+
+// haStatus exports the replica's role and readiness.
+func (a *App) haStatus() {
+	if a.cfg.Leases == nil {
+		return
+	}
+	ok, dbErr := a.cfg.Store.Healthy()
+	st := a.cfg.Leases.Status()
+	a.cfg.Exporter.SetHA(exporter.HAStatus{DatabaseUp: ok && st.Connected, Replicas: st.Replicas, Sources: st.Sources, Held: st.Held,
+		LastSync: a.cfg.Store.LastSync()})
+	switch {
+	case !ok:
+		a.cfg.Exporter.SetNotReady("state database unreachable: " + dbErr.Error())
+	case !st.Connected && st.Err != nil:
+		a.cfg.Exporter.SetNotReady("state database unreachable: " + st.Err.Error())
+	default:
+		a.cfg.Exporter.SetReady()
+	}
 }
 
 // retain marks the state of sources and KPIs the catalogue no longer has

@@ -63,21 +63,36 @@ func (a *App) pushBatch(first pushRequest) {
 		break
 	}
 	var accepted []pushRequest
-	for _, r := range batch {
-		if err := a.applyPush(r.values, a.cfg.Now()); err != nil {
-			r.reply <- err
-			continue
+	ran := false
+	// With PostgreSQL the batch is checked against the shared state as the
+	// database has it (every replica's pushes) and committed before any
+	// answer; with a file, the state file is written before any answer.
+	err := a.cfg.Store.Transact(func() {
+		ran = true
+		for _, r := range batch {
+			if err := a.applyPush(r.values, a.cfg.Now()); err != nil {
+				r.reply <- err
+				continue
+			}
+			accepted = append(accepted, r)
 		}
-		accepted = append(accepted, r)
+	})
+	var saveErr error
+	if err != nil {
+		a.log.Error("persisting pushed values failed", zap.Error(err))
+		msg := "the values could not be persisted: " + err.Error()
+		if a.cfg.Store.Postgres() {
+			msg = "the values could not be committed to the state database (nothing of them was kept): " + err.Error()
+		} else {
+			a.log.Info("pushed values are kept in memory and saved again later")
+		}
+		saveErr = &exporter.PushError{Status: http.StatusServiceUnavailable, Reason: exporter.ReasonUnavailable, Msg: msg}
+	}
+	if !ran {
+		accepted = batch
 	}
 	if len(accepted) == 0 {
 		return
-	}
-	var saveErr error
-	if err := a.cfg.Store.Save(); err != nil {
-		a.log.Error("saving pushed values failed; they are kept in memory and saved again later", zap.Error(err))
-		saveErr = &exporter.PushError{Status: http.StatusServiceUnavailable, Reason: exporter.ReasonUnavailable,
-			Msg: "the values could not be persisted: " + err.Error()}
 	}
 	a.publish(a.cfg.Now())
 	for _, r := range accepted {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/version"
 
+	"github.com/bakhmach-hub/kpi_exporter/internal/redact"
 	"github.com/bakhmach-hub/kpi_exporter/kpi"
 )
 
@@ -56,6 +58,9 @@ type Exporter struct {
 	snapshotDuration prometheus.Gauge
 	orphaned         *prometheus.GaugeVec
 	pushMetrics      *pushMetrics
+	haOnce           sync.Once
+	ha               *haMetrics
+	notReady         atomic.Pointer[string]
 }
 
 // New returns an exporter serving an empty snapshot until one is published.
@@ -110,7 +115,10 @@ func (e *Exporter) Publish(s *Snapshot) {
 func (e *Exporter) Snapshot() *Snapshot { return e.snap.Load() }
 
 // SetReady marks the daemon ready (state loaded, first snapshot published).
-func (e *Exporter) SetReady() { e.ready.Store(true) }
+func (e *Exporter) SetReady() {
+	e.notReady.Store(nil)
+	e.ready.Store(true)
+}
 
 // SetOrphaned exports how many orphaned state entries are kept.
 func (e *Exporter) SetOrphaned(sources, kpis int) {
@@ -177,7 +185,11 @@ func (e *Exporter) Handler() http.Handler {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		if !e.ready.Load() {
 			w.WriteHeader(http.StatusServiceUnavailable)
-			w.Write([]byte("Not ready: loading state.\n"))
+			reason := "loading state"
+			if r := e.notReady.Load(); r != nil {
+				reason = *r
+			}
+			w.Write([]byte("Not ready: " + redact.String(reason) + ".\n"))
 			return
 		}
 		w.Write([]byte("Ready.\n"))

@@ -43,6 +43,9 @@ const (
 // Store holds readings and history. It is safe for concurrent use.
 type Store struct {
 	dir string
+	// pg, when set, keeps the state in PostgreSQL instead of dir, shared
+	// by every replica (postgres.go).
+	pg *pgBackend
 
 	mu       sync.Mutex
 	readings map[string]kpi.Reading
@@ -147,7 +150,8 @@ func Load(dir string) (*Store, error) {
 	return s, nil
 }
 
-// Dir is the state directory ("" when state is not kept).
+// Dir is the state directory ("" when state is not kept, or kept in
+// PostgreSQL).
 func (s *Store) Dir() string { return s.dir }
 
 // SetReading stores a source's last good reading.
@@ -156,6 +160,9 @@ func (s *Store) SetReading(source string, r kpi.Reading) {
 	defer s.mu.Unlock()
 	s.readings[source] = r
 	s.dirty = true
+	if s.pg != nil {
+		s.pg.setReading(source, r)
+	}
 }
 
 // ClampFuture treats every stored time after now (a clock stepped back,
@@ -229,6 +236,10 @@ func (s *Store) Retain(sources, kpis map[string]bool, now time.Time, retention t
 	if retention <= 0 {
 		retention = DefaultOrphanRetention
 	}
+	if s.pg != nil {
+		// Another replica may have marked entries since: its marks count.
+		s.pgLoadOrphaned()
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var r RetainReport
@@ -239,16 +250,19 @@ func (s *Store) Retain(sources, kpis map[string]bool, now time.Time, retention t
 			delete(s.orphaned, key)
 			r.Adopted = append(r.Adopted, key)
 			s.dirty = true
+			s.pg.orphanOp(key, time.Time{}, false)
 		case present:
 		case !orphan:
 			s.orphaned[key] = now
 			r.Orphaned = append(r.Orphaned, key)
 			s.dirty = true
+			s.pg.orphanOp(key, now, false)
 		case now.Sub(since) >= retention:
 			drop()
 			delete(s.orphaned, key)
 			r.Dropped = append(r.Dropped, key)
 			s.dirty = true
+			s.pg.orphanOp(key, since, true)
 		}
 	}
 	for name := range s.readings {
@@ -291,22 +305,36 @@ func (s *Store) Record(id string, p kpi.Point) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.pg != nil {
+		// The database orders every replica's points; they reach the
+		// history in memory in that order (postgres.go).
+		s.pg.record(s, id, p)
+		return
+	}
+	s.recordLocked(id, p)
+}
+
+// recordLocked applies Record's rule to the history in memory. It reports
+// whether p was added and, when p replaced a provisional last point, that
+// point's time.
+func (s *Store) recordLocked(id string, p kpi.Point) (added bool, replaced time.Time) {
 	h := s.history[id]
 	if n := len(h); n > 0 {
 		last := h[n-1]
 		if !p.T.After(last.T) {
-			return
+			return false, time.Time{}
 		}
 		if n > 1 && last.T.Sub(h[n-2].T) < Resolution {
 			// Copy on write: published snapshots may hold the old slice.
 			h = append(h[:n-1:n-1], p)
 			s.history[id] = h
 			s.dirty = true
-			return
+			return true, last.T
 		}
 	}
 	s.history[id] = append(h, p)
 	s.dirty = true
+	return true, time.Time{}
 }
 
 // Compact thins old history: older than FineSpan, one point per UTC day
@@ -330,6 +358,9 @@ func (s *Store) Compact(now time.Time) {
 			s.history[id] = out
 			s.dirty = true
 		}
+	}
+	if s.pg != nil {
+		s.pg.pending.compact = now
 	}
 }
 
@@ -367,12 +398,18 @@ func (s *Store) History(id string) []kpi.Point {
 func (s *Store) Dirty() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.pg != nil {
+		return s.pg.dirty()
+	}
 	return s.dirty
 }
 
 // Save writes the state atomically. Without a state directory it does
 // nothing.
 func (s *Store) Save() error {
+	if s.pg != nil {
+		return s.pgSync(nil)
+	}
 	if s.dir == "" {
 		return nil
 	}
@@ -390,6 +427,22 @@ func (s *Store) Save() error {
 		return err
 	}
 	return nil
+}
+
+// Transact runs fn, which changes the store, and persists what it
+// changed before returning: with a file, by saving the state; with
+// PostgreSQL, in one transaction that first catches up with every other
+// replica's writes, so that fn sees the shared state as it is and its
+// changes are committed (or, on an error, not applied at all).
+func (s *Store) Transact(fn func()) error {
+	if s.pg != nil {
+		return s.pgSync(fn)
+	}
+	fn()
+	if !s.Dirty() {
+		return nil
+	}
+	return s.Save()
 }
 
 type state struct {

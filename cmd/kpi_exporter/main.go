@@ -75,6 +75,17 @@ type Settings struct {
 	// bounds reading a request, its body included.
 	WebIdleTimeout time.Duration `envconfig:"WEB_IDLE_TIMEOUT" default:"2m"`
 	WebReadTimeout time.Duration `envconfig:"WEB_READ_TIMEOUT" default:"30s"`
+	// StateDSN / StateDSNFile select the PostgreSQL state backend (shared
+	// by replicas) instead of the state directory.
+	StateDSN     string `envconfig:"STATE_DSN"`
+	StateDSNFile string `envconfig:"STATE_DSN_FILE"`
+	// StateRefreshInterval is how often a replica takes the others' changes.
+	StateRefreshInterval time.Duration `envconfig:"STATE_REFRESH_INTERVAL" default:"1s"`
+	// HAReplicaID names this replica among those sharing the database
+	// (default: the host name, the pod's name in Kubernetes).
+	HAReplicaID string `envconfig:"HA_REPLICA_ID"`
+	// HALeaseInterval is how often leases are renewed and taken.
+	HALeaseInterval time.Duration `envconfig:"HA_LEASE_INTERVAL" default:"2s"`
 }
 
 func main() {
@@ -101,8 +112,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 	logLevel := a.Flag("log.level", "Log level: debug, info, warn or error. Env: KPI_LOG_LEVEL.").Default(s.LogLevel).Enum("debug", "info", "warn", "error")
 	logFormat := a.Flag("log.format", "Log format: json or console. Env: KPI_LOG_FORMAT.").Default(s.LogFormat).Enum("json", "console")
 	webFlags := kingpinflag.AddFlags(a, s.ListenAddress)
+	var db dbFlags
+	a.Flag("state.dsn-file", "File holding the PostgreSQL connection string of a state database shared by replicas (instead of --state-dir). Env: KPI_STATE_DSN_FILE, or the string itself in KPI_STATE_DSN.").Default(s.StateDSNFile).StringVar(&db.file)
+	a.Flag("state.dsn", "PostgreSQL connection string of a shared state database; visible in the process list, so prefer KPI_STATE_DSN or --state.dsn-file. Env: KPI_STATE_DSN.").Default(s.StateDSN).StringVar(&db.dsn)
 
 	serveCmd := a.Command("serve", "Serve /metrics and the status page (the default).").Default()
+	serveCmd.Flag("state.refresh-interval", "With a state database: how often this replica takes the other replicas' changes. Env: KPI_STATE_REFRESH_INTERVAL.").Default(s.StateRefreshInterval.String()).DurationVar(&s.StateRefreshInterval)
+	serveCmd.Flag("ha.replica-id", "With a state database: this replica's name among those sharing it (default the host name). Env: KPI_HA_REPLICA_ID.").Default(s.HAReplicaID).StringVar(&s.HAReplicaID)
+	serveCmd.Flag("ha.lease-interval", "With a state database: how often source leases are renewed and taken; a replica counts as gone after three. Env: KPI_HA_LEASE_INTERVAL.").Default(s.HALeaseInterval.String()).DurationVar(&s.HALeaseInterval)
 	pushTokens := serveCmd.Flag("push.tokens-file", "File of bearer tokens (one per line) for the push API POST /api/v1/values; unset disables it. Env: KPI_PUSH_TOKENS_FILE.").Default(s.PushTokensFile).String()
 	checkCmd := a.Command("check", "Validate the catalogue (and the web config file, if set) and exit non-zero on any error.")
 	onceCmd := a.Command("once", "Run every enabled source once and print the scorecard as a table.")
@@ -131,6 +148,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	rulesCmd.Flag("alert.down-for", "How long the exporter must be down before KpiExporterDown fires.").Default("5m").SetValue(durationFlag{&rulesOpts.DownFor})
 	rulesCmd.Flag("alert.reload-for", "How long a failed catalogue load must last before KpiConfigReloadFailed fires.").Default("10m").SetValue(durationFlag{&rulesOpts.ReloadFor})
 	rulesFormat := rulesCmd.Flag("format", "rulefile (for rule_files) or prometheusrule (a Prometheus Operator PrometheusRule).").Default("rulefile").Enum("rulefile", "prometheusrule")
+	migrateCmd := a.Command("migrate-state", "Copy a state directory (--state-dir) into an empty PostgreSQL state database (--state.dsn-file or KPI_STATE_DSN), creating its schema.")
 	reportCmd := a.Command("report", "Print the scorecard of a week, month or quarter from the stored history (the Weekly Review and Monthly Business Review).")
 	reportPeriod := reportCmd.Flag("period", "Length of the period: week (ISO, Monday to Sunday), month or quarter (three months from the plan start).").Default("week").Enum("week", "month", "quarter")
 	reportAt := reportCmd.Flag("at", "A day (2006-01-02) or RFC 3339 time inside the period to report; default the last complete period.").String()
@@ -165,9 +183,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		rulesOpts.JobSelector = *rulesJob
 		return generateRules(rulesOpts, *rulesOut, *rulesFormat, *rulesLabels, stdout, stderr)
 	case reportCmd.FullCommand():
-		return printReport(*config, *stateDir, report.Period(*reportPeriod), *reportAt, *reportFormat, time.Now(), stdout, stderr)
+		return printReport(*config, *stateDir, db, report.Period(*reportPeriod), *reportAt, *reportFormat, time.Now(), stdout, stderr)
+	case migrateCmd.FullCommand():
+		return migrateState(*stateDir, db, stdout, stderr)
 	case serveCmd.FullCommand():
-		return serve(*config, *stateDir, *pushTokens, s, webFlags, logger)
+		return serve(*config, *stateDir, db, *pushTokens, s, webFlags, logger)
 	}
 	return 2
 }
@@ -319,7 +339,55 @@ func printScorecard(w io.Writer, sc kpi.Scorecard) {
 		len(results), counts[kpi.Green], counts[kpi.Yellow], counts[kpi.Red], counts[kpi.Unknown])
 }
 
-func serve(config, stateDir, pushTokensFile string, s Settings, webFlags *web.FlagConfig, logger *zap.Logger) int {
+// dbFlags select the PostgreSQL state backend.
+type dbFlags struct{ dsn, file string }
+
+// resolve returns the DSN ("" for the file backend), read from its file
+// when one is named, and registers it and its password as secrets.
+func (d dbFlags) resolve() (string, error) {
+	dsn := d.dsn
+	if d.file != "" {
+		b, err := os.ReadFile(d.file)
+		if err != nil {
+			return "", fmt.Errorf("state database DSN file: %w", err)
+		}
+		if dsn = strings.TrimSpace(string(b)); dsn == "" {
+			return "", fmt.Errorf("state database DSN file %s is empty", d.file)
+		}
+	}
+	for _, secret := range store.DSNSecrets(dsn) {
+		redact.Register(secret)
+	}
+	return dsn, nil
+}
+
+// openStateDB connects to the state database, waiting for it (a replica
+// started before its database, or during a database restart) until it
+// answers or a signal stops the wait.
+func openStateDB(dsn string, sigs <-chan os.Signal, logger *zap.Logger) (*store.Store, bool) {
+	for attempt := 1; ; attempt++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		st, err := store.OpenPostgres(ctx, dsn, store.PostgresOptions{})
+		cancel()
+		if err == nil {
+			return st, true
+		}
+		logger.Error("cannot open the state database; retrying", zap.Error(err), zap.Int("attempt", attempt))
+		select {
+		case sig := <-sigs:
+			logger.Info("stopped while waiting for the state database", zap.String("signal", sig.String()))
+			return nil, false
+		case <-time.After(min(time.Duration(attempt)*time.Second, 10*time.Second)):
+		}
+	}
+}
+
+func serve(config, stateDir string, db dbFlags, pushTokensFile string, s Settings, webFlags *web.FlagConfig, logger *zap.Logger) int {
+	dsn, err := db.resolve()
+	if err != nil {
+		logger.Error("state database", zap.Error(err))
+		return 1
+	}
 	saveInterval, orphanRetention := s.StateSaveInterval, s.OrphanRetention
 	// Signals are ours from the first instruction: a SIGHUP while the state
 	// loads would otherwise end the process (Go's default). A reload asked
@@ -336,7 +404,7 @@ func serve(config, stateDir, pushTokensFile string, s Settings, webFlags *web.Fl
 			return 1
 		}
 		logger.Info("push API enabled", zap.Int("tokens", len(tokens)))
-		if stateDir == "" {
+		if stateDir == "" && dsn == "" {
 			logger.Warn("push API without a state directory: pushed values live in memory only and are lost on restart")
 		}
 	}
@@ -377,17 +445,38 @@ func serve(config, stateDir, pushTokensFile string, s Settings, webFlags *web.Fl
 		serveErr <- web.ListenAndServe(srv, webFlags, slog.New(zapslog.NewHandler(logger.Core())))
 	}()
 
-	st, err := store.Open(stateDir)
-	var corrupt *store.CorruptError
-	switch {
-	case errors.As(err, &corrupt):
-		logger.Error("state file was corrupt; starting without it", zap.Error(err))
-	case err != nil:
-		logger.Error("cannot open the state directory", zap.Error(err))
-		return 1
+	var st *store.Store
+	var leases *store.Leases
+	if dsn != "" {
+		var ok bool
+		if st, ok = openStateDB(dsn, sigs, logger); !ok {
+			return 1
+		}
+		defer st.Close()
+		id := s.HAReplicaID
+		host, _ := os.Hostname()
+		if id == "" {
+			id = host
+		}
+		leases = st.NewLeases(id, host)
+		leases.Tick, leases.TTL = s.HALeaseInterval, 3*s.HALeaseInterval
+		logger.Info("state kept in PostgreSQL, shared with the other replicas", zap.String("replica", id),
+			zap.Int("schema_version", store.SchemaVersion()))
+	} else {
+		var err error
+		st, err = store.Open(stateDir)
+		var corrupt *store.CorruptError
+		switch {
+		case errors.As(err, &corrupt):
+			logger.Error("state file was corrupt; starting without it", zap.Error(err))
+		case err != nil:
+			logger.Error("cannot open the state directory", zap.Error(err))
+			return 1
+		}
 	}
 	state.Store(st)
-	a, err := app.New(app.Config{CatalogueFile: config, Store: st, Exporter: exp, Logger: logger, SaveInterval: saveInterval, OrphanRetention: orphanRetention})
+	a, err := app.New(app.Config{CatalogueFile: config, Store: st, Exporter: exp, Logger: logger, SaveInterval: saveInterval, OrphanRetention: orphanRetention,
+		Leases: leases, RefreshInterval: s.StateRefreshInterval})
 	if err != nil {
 		logger.Error("cannot load the catalogue", zap.Error(err))
 		return 1
@@ -429,7 +518,9 @@ loop:
 		logger.Error("stopped; the state could NOT be saved: the values since the last save are lost", zap.String("state_dir", stateDir), zap.Error(err))
 		return 1
 	}
-	if stateDir == "" {
+	if dsn != "" {
+		logger.Info("stopped; state committed to the state database")
+	} else if stateDir == "" {
 		logger.Info("stopped; no state directory, nothing saved")
 	} else {
 		logger.Info("stopped; state saved", zap.String("state_dir", stateDir))
@@ -556,14 +647,22 @@ func generateRules(opts promrules.Options, out, format string, labels map[string
 
 // printReport prints the report of a period from the history in the state
 // directory, which it only reads.
-func printReport(config, stateDir string, period report.Period, at, format string, now time.Time, stdout, stderr io.Writer) int {
-	if stateDir == "" {
+func printReport(config, stateDir string, db dbFlags, period report.Period, at, format string, now time.Time, stdout, stderr io.Writer) int {
+	dsn, err := db.resolve()
+	if err != nil {
+		fmt.Fprintln(stderr, "kpi_exporter:", err)
+		return 2
+	}
+	if dsn != "" {
+		stateDir = ""
+	}
+	if stateDir == "" && dsn == "" {
 		fmt.Fprintln(stderr, "kpi_exporter: report reads the KPI history in the state directory: set --state-dir or KPI_STATE_DIR")
 		return 2
 	}
 	// A state directory that does not exist is a mistake (a wrong path),
 	// not a report of unknowns.
-	if fi, err := os.Stat(stateDir); err != nil || !fi.IsDir() {
+	if fi, err := os.Stat(stateDir); dsn == "" && (err != nil || !fi.IsDir()) {
 		fmt.Fprintf(stderr, "kpi_exporter: state directory %s: not found or not a directory; report reads the history the daemon keeps there\n", stateDir)
 		return 1
 	}
@@ -589,9 +688,19 @@ func printReport(config, stateDir string, period report.Period, at, format strin
 		fmt.Fprintln(stderr, "kpi_exporter:", err)
 		return 2
 	}
-	st, err := store.Load(stateDir)
+	var st *store.Store
+	if dsn != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		st, err = store.OpenPostgres(ctx, dsn, store.PostgresOptions{Timeout: time.Minute})
+		cancel()
+		if err == nil {
+			defer st.Close()
+		}
+	} else {
+		st, err = store.Load(stateDir)
+	}
 	if err != nil {
-		fmt.Fprintln(stderr, "kpi_exporter:", err)
+		fmt.Fprintln(stderr, "kpi_exporter:", redact.Err(err))
 		return 1
 	}
 	if err := report.Render(stdout, report.Build(l.Catalogue, st.Inputs().History, span), format); err != nil {
@@ -623,5 +732,34 @@ func generateDashboards(config, out string, stdout, stderr io.Writer) int {
 		}
 	}
 	fmt.Fprintf(stdout, "wrote %d dashboards to %s\n", len(ds), out)
+	return 0
+}
+
+// migrateState copies a state directory into an empty state database.
+func migrateState(stateDir string, db dbFlags, stdout, stderr io.Writer) int {
+	dsn, err := db.resolve()
+	if err != nil {
+		fmt.Fprintln(stderr, "kpi_exporter:", err)
+		return 2
+	}
+	if dsn == "" || stateDir == "" {
+		fmt.Fprintln(stderr, "kpi_exporter: migrate-state copies --state-dir into the database of --state.dsn-file (or KPI_STATE_DSN / KPI_STATE_DSN_FILE); set both")
+		return 2
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
+	st, err := store.OpenPostgres(ctx, dsn, store.PostgresOptions{Timeout: time.Minute})
+	if err != nil {
+		fmt.Fprintln(stderr, "kpi_exporter:", redact.Err(err))
+		return 1
+	}
+	defer st.Close()
+	rep, err := store.CopyToPostgres(ctx, stateDir, st)
+	if err != nil {
+		fmt.Fprintln(stderr, "kpi_exporter:", redact.Err(err))
+		return 1
+	}
+	fmt.Fprintf(stdout, "copied %s into the state database (schema %s, version %d): %d readings, %d KPIs with %d history points, %d orphaned entries, %d source state files (%d bytes); the state directory is unchanged\n",
+		stateDir, store.Schema, store.SchemaVersion(), rep.Readings, rep.KPIs, rep.Points, rep.Orphaned, rep.Blobs, rep.BlobBytes)
 	return 0
 }

@@ -19,6 +19,9 @@ import (
 	"testing"
 	"time"
 
+	_ "github.com/go-sql-driver/mysql" // the driver of MariaDB servers
+	_ "github.com/jackc/pgx/v5/stdlib" // the driver of PostgreSQL servers
+
 	"github.com/bakhmach-hub/kpi_exporter/internal/testproc"
 )
 
@@ -31,6 +34,11 @@ type Server struct {
 	dir    string
 	cmd    *exec.Cmd
 	log    *bytes.Buffer
+	// bin and args start the server again (Restart).
+	bin  string
+	args []string
+	// stop is the signal of a clean, prompt shutdown.
+	stop syscall.Signal
 }
 
 // nobody runs the server unprivileged when the tests run as root
@@ -100,6 +108,9 @@ func (s *Server) start(t testing.TB, cmd *exec.Cmd) {
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		db, err := sql.Open(s.Driver, s.DSN)
+		if err != nil {
+			t.Fatal(err) // an unknown driver: waiting does not help
+		}
 		if err == nil {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			err = db.PingContext(ctx)
@@ -116,13 +127,18 @@ func (s *Server) start(t testing.TB, cmd *exec.Cmd) {
 	}
 }
 
-// Stop stops the server (SIGTERM, then SIGKILL after 10 s).
+// Stop stops the server (SIGTERM, for PostgreSQL SIGINT, its "fast"
+// shutdown that ends the sessions, then SIGKILL after 10 s).
 func (s *Server) Stop() {
 	if s.cmd == nil || s.cmd.Process == nil {
 		return
 	}
 	// A server that is already gone answers neither: nothing to do.
-	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	sig := s.stop
+	if sig == 0 {
+		sig = syscall.SIGTERM
+	}
+	_ = s.cmd.Process.Signal(sig)
 	done := make(chan struct{})
 	go func() { _ = s.cmd.Wait(); close(done) }()
 	select {
@@ -132,6 +148,23 @@ func (s *Server) Stop() {
 		<-done
 	}
 	s.cmd = nil
+}
+
+// Restart starts a stopped PostgreSQL server again on the same data and
+// port, and waits until it answers.
+func (s *Server) Restart(t testing.TB) {
+	t.Helper()
+	s.Stop()
+	s.start(t, command(s.bin, s.args...))
+}
+
+// NewDatabase creates another database on the server and returns its DSN.
+func (s *Server) NewDatabase(t testing.TB, name string) string {
+	t.Helper()
+	if _, err := s.Open(t).Exec("CREATE DATABASE " + name); err != nil {
+		t.Fatal(err)
+	}
+	return strings.Replace(s.DSN, "/kpi?", "/"+name+"?", 1)
 }
 
 // Log returns what the server printed.
@@ -160,10 +193,11 @@ func Postgres(t testing.TB) *Server {
 		t.Fatalf("initdb: %v\n%s", err, out)
 	}
 	port := freePort(t)
-	s := &Server{Driver: "pgx", dir: data,
+	s := &Server{Driver: "pgx", dir: data, stop: syscall.SIGINT,
 		DSN: fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port)}
-	s.start(t, command(filepath.Join(bin, "postgres"), "-D", filepath.Join(data, "db"), "-h", "127.0.0.1", "-p", strconv.Itoa(port),
-		"-k", data, "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off", "-c", "TimeZone=UTC"))
+	s.bin, s.args = filepath.Join(bin, "postgres"), []string{"-D", filepath.Join(data, "db"), "-h", "127.0.0.1", "-p", strconv.Itoa(port),
+		"-k", data, "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off", "-c", "TimeZone=UTC"}
+	s.start(t, command(s.bin, s.args...))
 	db := s.Open(t)
 	if _, err := db.Exec("CREATE DATABASE kpi"); err != nil {
 		t.Fatal(err)
