@@ -42,6 +42,9 @@ type Loaded struct {
 	// Passive holds the enabled sources whose values are pushed, not
 	// polled, by name; they have no job.
 	Passive map[string]collectors.Passive
+	// Envs are what each enabled source's collector was built with, to
+	// build it again (a replica taking a source over reads its progress).
+	Envs map[string]collectors.Env
 }
 
 // Load reads and validates a catalogue (the embedded default when path is
@@ -83,7 +86,7 @@ func LoadWith(path, stateDir string, logger *zap.Logger, o LoadOptions) (*Loaded
 	if err != nil {
 		return nil, err
 	}
-	l := &Loaded{Catalogue: c, Passive: map[string]collectors.Passive{}}
+	l := &Loaded{Catalogue: c, Passive: map[string]collectors.Passive{}, Envs: map[string]collectors.Env{}}
 	var errs []error
 	for _, src := range c.Sources {
 		if !src.Enabled {
@@ -104,6 +107,7 @@ func LoadWith(path, stateDir string, logger *zap.Logger, o LoadOptions) (*Loaded
 			env.Progress = func(done, total int, detail string) { progress(name, done, total, detail) }
 		}
 		env.Latest = o.Latest
+		l.Envs[src.Name] = env
 		col, err := collectors.New(src, env)
 		if err != nil {
 			errs = append(errs, err)
@@ -233,9 +237,11 @@ type App struct {
 
 	// Owned by the loop goroutine.
 	loaded *Loaded
-	// held is the set of polled sources this replica runs (with Leases).
-	held      map[string]bool
-	dbHealthy bool
+	// held is the set of polled sources this replica runs (with Leases);
+	// running those the scheduler has.
+	held, running map[string]bool
+	dbHealthy     bool
+	lastRefresh   time.Time
 	published *exporter.Snapshot
 	// zones holds each KPI's zone and since when, as the evaluations saw
 	// it: the history-based estimate is taken when the zone changes (or at
@@ -418,21 +424,43 @@ func (a *App) polled() []string {
 func (a *App) applyJobs() {
 	readings := a.cfg.Store.Inputs().Readings
 	jobs := make([]collectors.Job, 0, len(a.loaded.Jobs))
-	for _, j := range a.loaded.Jobs {
+	running := map[string]bool{}
+	for i, j := range a.loaded.Jobs {
 		if a.cfg.Leases != nil && !a.held[j.Source.Name] {
 			continue
 		}
+		if a.cfg.Leases != nil && !a.running[j.Source.Name] {
+			// Taken over (or taken back): the collector is built again, so
+			// that it starts from the progress the last holder saved, not
+			// from what this replica read at its start.
+			if col, err := collectors.New(j.Source, a.loaded.Envs[j.Source.Name]); err == nil {
+				j.Collector = col
+				a.loaded.Jobs[i].Collector = col
+			} else {
+				a.log.Error("building the source again for its takeover failed; using the one built at load", zap.String("source", j.Source.Name), zap.Error(err))
+			}
+		}
+		running[j.Source.Name] = true
 		_, dependent := j.Collector.(collectors.Dependent)
 		if r, ok := readings[j.Source.Name]; ok && !dependent { // derived: cheap, and run when their inputs run
 			j.NotBefore = r.At.Add(collectors.Jitter(j.Source.Interval, rand.Float64()))
 		}
 		jobs = append(jobs, j)
 	}
+	a.running = running
 	a.scheduler.Apply(jobs)
 }
 
 // refresh takes the other replicas' changes and publishes them.
 func (a *App) refresh() {
+	// Without the database, try every few seconds rather than every tick:
+	// each try can wait for a connection timeout, and the loop also
+	// serves pushes and evaluations.
+	if !a.dbHealthy && time.Since(a.lastRefresh) < 5*time.Second { // wallclock: a retry delay
+		a.haStatus()
+		return
+	}
+	a.lastRefresh = time.Now() // wallclock: a retry delay
 	changed, err := a.cfg.Store.Refresh()
 	if err != nil && a.dbHealthy {
 		a.log.Error("state database unreachable: serving the last snapshot; pushes are refused and sources stop until it is back", zap.Error(err))
