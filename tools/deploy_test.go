@@ -19,6 +19,7 @@ import (
 	"helm.sh/helm/v3/pkg/engine"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
@@ -34,6 +35,7 @@ type decoded struct {
 	pvcs            []corev1.PersistentVolumeClaim
 	serviceMonitors []monitoringv1.ServiceMonitor
 	rules           []monitoringv1.PrometheusRule
+	pdbs            []policyv1.PodDisruptionBudget
 }
 
 func decodeAll(t *testing.T, where string, docs []string) decoded {
@@ -78,6 +80,10 @@ func decodeAll(t *testing.T, where string, docs []string) decoded {
 			var o monitoringv1.PrometheusRule
 			strict(&o)
 			d.rules = append(d.rules, o)
+		case "PodDisruptionBudget":
+			var o policyv1.PodDisruptionBudget
+			strict(&o)
+			d.pdbs = append(d.pdbs, o)
 		default:
 			t.Errorf("%s: unexpected kind %q", where, head.Kind)
 		}
@@ -200,21 +206,20 @@ func countAlerts(r monitoringv1.PrometheusRule) int {
 	return n
 }
 
-func TestHelmTemplate(t *testing.T) {
+// helmTemplate renders the chart with vals, as `helm template` does.
+func helmTemplate(t *testing.T, vals map[string]any) ([]string, error) {
+	t.Helper()
 	ch, err := loader.Load("../deploy/helm/kpi-exporter")
 	if err != nil {
 		t.Fatal(err)
 	}
-	vals := map[string]any{"serviceMonitor": map[string]any{"enabled": true},
-		"prometheusRule": map[string]any{"enabled": true, "for": map[string]any{"KpiExporterDown": "2m", "KpiValueStale": "1h"}, "jobSelector": `job="kpi"`},
-		"existingSecret": "kpi-exporter-secrets", "pushTokensSecret": "kpi-exporter-push"}
 	rv, err := chartutil.ToRenderValues(ch, vals, chartutil.ReleaseOptions{Name: "kpi", Namespace: "monitoring", IsInstall: true}, chartutil.DefaultCapabilities)
 	if err != nil {
 		t.Fatal(err)
 	}
 	out, err := engine.Render(ch, rv)
 	if err != nil {
-		t.Fatalf("helm template: %v", err)
+		return nil, err
 	}
 	names := make([]string, 0, len(out))
 	for n := range out {
@@ -227,6 +232,94 @@ func TestHelmTemplate(t *testing.T) {
 			continue
 		}
 		docs = append(docs, splitDocs([]byte(out[n]))...)
+	}
+	return docs, nil
+}
+
+// TestHelmTemplatePostgres: with the PostgreSQL backend the chart runs the
+// replicas asked for, rolling, spread over nodes, under a
+// PodDisruptionBudget, the DSN from its Secret as a file and each pod's name
+// as its replica id, and no volume for state; without the Secret it fails
+// with a message naming the value.
+func TestHelmTemplatePostgres(t *testing.T) {
+	docs, err := helmTemplate(t, map[string]any{"replicas": 3, "state": map[string]any{"backend": "postgres",
+		"postgres": map[string]any{"dsnSecret": "kpi-state-dsn"}}})
+	if err != nil {
+		t.Fatalf("helm template: %v", err)
+	}
+	d := decodeAll(t, "helm postgres", docs)
+	if len(d.deployments) != 1 || len(d.pvcs) != 0 || len(d.pdbs) != 1 {
+		t.Fatalf("deployments %d pvcs %d pdbs %d", len(d.deployments), len(d.pvcs), len(d.pdbs))
+	}
+	dep := d.deployments[0]
+	if dep.Spec.Replicas == nil || *dep.Spec.Replicas != 3 || dep.Spec.Strategy.Type != appsv1.RollingUpdateDeploymentStrategyType {
+		t.Errorf("replicas %v strategy %v", dep.Spec.Replicas, dep.Spec.Strategy.Type)
+	}
+	pdb := d.pdbs[0]
+	if pdb.Spec.MinAvailable == nil || pdb.Spec.MinAvailable.IntValue() != 1 || pdb.Spec.Selector.MatchLabels["app.kubernetes.io/instance"] != "kpi" ||
+		dep.Spec.Template.Labels["app.kubernetes.io/instance"] != "kpi" {
+		t.Errorf("pdb %+v does not select the pods %v", pdb.Spec, dep.Spec.Template.Labels)
+	}
+	pod := dep.Spec.Template.Spec
+	aff := pod.Affinity
+	if aff == nil || aff.PodAntiAffinity == nil || len(aff.PodAntiAffinity.PreferredDuringSchedulingIgnoredDuringExecution) != 1 ||
+		aff.PodAntiAffinity.PreferredDuringSchedulingIgnoredDuringExecution[0].PodAffinityTerm.TopologyKey != "kubernetes.io/hostname" {
+		t.Errorf("anti-affinity %+v", aff)
+	}
+	env := map[string]corev1.EnvVar{}
+	for _, e := range pod.Containers[0].Env {
+		env[e.Name] = e
+	}
+	if env["KPI_STATE_DSN_FILE"].Value != "/run/secrets/kpi-state/dsn" || env["KPI_STATE_DIR"].Value != "" ||
+		env["KPI_HA_REPLICA_ID"].ValueFrom == nil || env["KPI_HA_REPLICA_ID"].ValueFrom.FieldRef.FieldPath != "metadata.name" {
+		t.Errorf("env %+v", env)
+	}
+	var secret string
+	for _, v := range pod.Volumes {
+		if v.Name == "state-dsn" && v.Secret != nil && len(v.Secret.Items) == 1 && v.Secret.Items[0].Path == "dsn" {
+			secret = v.Secret.SecretName
+		}
+		if v.Name == "state" {
+			t.Error("a state volume with the PostgreSQL backend")
+		}
+	}
+	if secret != "kpi-state-dsn" {
+		t.Errorf("DSN secret %q", secret)
+	}
+	mounted := false
+	for _, m := range pod.Containers[0].VolumeMounts {
+		mounted = mounted || (m.Name == "state-dsn" && m.MountPath == "/run/secrets/kpi-state" && m.ReadOnly)
+	}
+	if !mounted {
+		t.Error("the DSN secret is not mounted read-only at /run/secrets/kpi-state")
+	}
+	if docs, err := helmTemplate(t, map[string]any{"replicas": 3, "antiAffinity": "hard", "state": map[string]any{"backend": "postgres",
+		"postgres": map[string]any{"dsnSecret": "s"}}}); err != nil || len(decodeAll(t, "hard", docs).deployments[0].Spec.Template.Spec.Affinity.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution) != 1 {
+		t.Errorf("hard anti-affinity: %v", err)
+	}
+	if _, err := helmTemplate(t, map[string]any{"state": map[string]any{"backend": "postgres"}}); err == nil || !strings.Contains(err.Error(), "state.postgres.dsnSecret") {
+		t.Errorf("no DSN secret: %v", err)
+	}
+	if _, err := helmTemplate(t, map[string]any{"state": map[string]any{"backend": "sqlite"}}); err == nil || !strings.Contains(err.Error(), "neither file nor postgres") {
+		t.Errorf("an unknown backend: %v", err)
+	}
+	// The file backend stays one replica with a volume, whatever replicas says.
+	docs, err = helmTemplate(t, map[string]any{"replicas": 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := decodeAll(t, "helm file", docs); *f.deployments[0].Spec.Replicas != 1 || len(f.pvcs) != 1 || len(f.pdbs) != 0 {
+		t.Errorf("file backend: replicas %d pvcs %d pdbs %d", *f.deployments[0].Spec.Replicas, len(f.pvcs), len(f.pdbs))
+	}
+}
+
+func TestHelmTemplate(t *testing.T) {
+	vals := map[string]any{"serviceMonitor": map[string]any{"enabled": true},
+		"prometheusRule": map[string]any{"enabled": true, "for": map[string]any{"KpiExporterDown": "2m", "KpiValueStale": "1h"}, "jobSelector": `job="kpi"`},
+		"existingSecret": "kpi-exporter-secrets", "pushTokensSecret": "kpi-exporter-push"}
+	docs, err := helmTemplate(t, vals)
+	if err != nil {
+		t.Fatalf("helm template: %v", err)
 	}
 	d := decodeAll(t, "helm", docs)
 	checkHardened(t, "helm", d)
