@@ -106,9 +106,9 @@ type pgBackend struct {
 	cursor  int64
 	resync  bool
 	pending pending
-	// batch is set while Transact's fn runs: changes go straight into the
-	// transaction under way.
-	batch *pgx.Batch
+	// writes is set while a sync applies changes (the pending ones, then
+	// Transact's fn's): they are collected for the transaction under way.
+	writes *writeSet
 
 	healthy  atomic.Bool
 	lastSync atomic.Int64 // Unix ms of the last successful exchange
@@ -275,8 +275,8 @@ func (pg *pgBackend) dirty() bool { return pg.resync || !pg.pending.empty() }
 
 // setReading is called with Store.mu held, after memory took r.
 func (pg *pgBackend) setReading(source string, r kpi.Reading) {
-	if pg.batch != nil {
-		queueReading(pg.batch, source, r)
+	if pg.writes != nil {
+		pg.writes.reading(source, r)
 		return
 	}
 	pg.pending.readings[source] = r
@@ -286,9 +286,9 @@ func (pg *pgBackend) setReading(source string, r kpi.Reading) {
 // waits for the next sync, which applies it in the database's order.
 func (pg *pgBackend) record(s *Store, id string, p kpi.Point) {
 	p.T = p.T.Truncate(time.Microsecond) // the database keeps microseconds
-	if pg.batch != nil {
+	if pg.writes != nil {
 		if added, replaced := s.recordLocked(id, p); added {
-			queueRecord(pg.batch, id, p, replaced)
+			pg.writes.record(id, p, replaced)
 		}
 		return
 	}
@@ -323,24 +323,96 @@ func (pg *pgBackend) orphanOp(key string, since time.Time, drop bool) {
 	}
 }
 
-func queueReading(b *pgx.Batch, source string, r kpi.Reading) {
-	data, err := json.Marshal(r)
-	if err != nil {
-		return // a reading is plain data; this does not happen
-	}
-	// A late write of an older reading (a run that finished after its
-	// source moved to another replica) never replaces a newer one.
-	b.Queue(`INSERT INTO `+Schema+`.readings (source, at_us, data, seq) VALUES ($1, $2, $3, nextval('`+Schema+`.change_seq'))
-ON CONFLICT (source) DO UPDATE SET at_us = excluded.at_us, data = excluded.data, seq = excluded.seq
-WHERE `+Schema+`.readings.at_us <= excluded.at_us`, source, r.At.UnixMicro(), string(data))
+// writeSet collects one transaction's writes. A history point replaced by
+// a later one of the same transaction is never written, and a source's
+// reading is written once, the last: a sync of many changes stays a few
+// statements.
+type writeSet struct {
+	readings map[string]kpi.Reading
+	order    []string // sources in the order of their first reading
+	points   []histRow
+	inserted map[histKey]int // index in points of a point of this set
+	deletes  []histKey
 }
 
-func queueRecord(b *pgx.Batch, id string, p kpi.Point, replaced time.Time) {
-	if !replaced.IsZero() {
-		b.Queue(`DELETE FROM `+Schema+`.history WHERE kpi = $1 AND t_us = $2`, id, replaced.UnixMicro())
+type histKey struct {
+	id string
+	t  int64
+}
+
+type histRow struct {
+	histKey
+	v    float64
+	dead bool
+}
+
+func newWriteSet() *writeSet {
+	return &writeSet{readings: map[string]kpi.Reading{}, inserted: map[histKey]int{}}
+}
+
+func (w *writeSet) reading(source string, r kpi.Reading) {
+	if _, ok := w.readings[source]; !ok {
+		w.order = append(w.order, source)
 	}
-	b.Queue(`INSERT INTO `+Schema+`.history (kpi, t_us, v, seq) VALUES ($1, $2, $3, nextval('`+Schema+`.change_seq'))
-ON CONFLICT (kpi, t_us) DO UPDATE SET v = excluded.v, seq = excluded.seq`, id, p.T.UnixMicro(), p.V)
+	w.readings[source] = r
+}
+
+func (w *writeSet) record(id string, p kpi.Point, replaced time.Time) {
+	if !replaced.IsZero() {
+		k := histKey{id, replaced.UnixMicro()}
+		if i, ok := w.inserted[k]; ok {
+			w.points[i].dead = true
+			delete(w.inserted, k)
+		} else {
+			w.deletes = append(w.deletes, k)
+		}
+	}
+	k := histKey{id, p.T.UnixMicro()}
+	w.inserted[k] = len(w.points)
+	w.points = append(w.points, histRow{histKey: k, v: p.V})
+}
+
+// queue adds the set's statements to b with sequence numbers from next on,
+// in the order the changes were applied to memory, and returns the last
+// number used (next-1 when none).
+func (w *writeSet) queue(b *pgx.Batch, next int64) (int64, error) {
+	seq := next - 1
+	for _, src := range w.order {
+		r := w.readings[src]
+		data, err := json.Marshal(r)
+		if err != nil {
+			return 0, fmt.Errorf("reading of %s: %w", src, err)
+		}
+		seq++
+		// A late write of an older reading (a run that finished after its
+		// source moved to another replica) never replaces a newer one.
+		b.Queue(`INSERT INTO `+Schema+`.readings (source, at_us, data, seq) VALUES ($1, $2, $3, $4)
+ON CONFLICT (source) DO UPDATE SET at_us = excluded.at_us, data = excluded.data, seq = excluded.seq
+WHERE `+Schema+`.readings.at_us <= excluded.at_us`, src, r.At.UnixMicro(), string(data), seq)
+	}
+	if len(w.deletes) > 0 {
+		ids, ts := make([]string, len(w.deletes)), make([]int64, len(w.deletes))
+		for i, k := range w.deletes {
+			ids[i], ts[i] = k.id, k.t
+		}
+		b.Queue(`DELETE FROM `+Schema+`.history h USING unnest($1::text[], $2::bigint[]) AS d(kpi, t_us)
+WHERE h.kpi = d.kpi AND h.t_us = d.t_us`, ids, ts)
+	}
+	var ids []string
+	var ts, seqs []int64
+	var vs []float64
+	for _, p := range w.points {
+		if p.dead {
+			continue
+		}
+		seq++
+		ids, ts, vs, seqs = append(ids, p.id), append(ts, p.t), append(vs, p.v), append(seqs, seq)
+	}
+	if len(ids) > 0 {
+		b.Queue(`INSERT INTO `+Schema+`.history (kpi, t_us, v, seq) SELECT * FROM unnest($1::text[], $2::bigint[], $3::float8[], $4::bigint[])
+ON CONFLICT (kpi, t_us) DO UPDATE SET v = excluded.v, seq = excluded.seq`, ids, ts, vs, seqs)
+	}
+	return seq, nil
 }
 
 // pgSync is one write: catch up, apply the pending changes and fn's, commit.
@@ -375,7 +447,7 @@ func (s *Store) pgSyncCtx(ctx context.Context, fn func()) (err error) {
 		if savedReadings != nil {
 			s.mu.Lock()
 			s.readings, s.history = savedReadings, savedHistory
-			pg.batch = nil
+			pg.writes = nil
 			s.mu.Unlock()
 		}
 	}()
@@ -389,8 +461,15 @@ func (s *Store) pgSyncCtx(ctx context.Context, fn func()) (err error) {
 	} else if _, err := s.pgPull(ctx, tx); err != nil {
 		return err
 	}
+	// Sequence numbers are taken from here on; the writer lock keeps
+	// every other writer out until the commit.
+	var next int64
+	if err := tx.QueryRow(ctx, `SELECT nextval('`+Schema+`.change_seq')`).Scan(&next); err != nil {
+		return err
+	}
 	p := pg.pending
 	b := &pgx.Batch{}
+	w := newWriteSet()
 	s.mu.Lock()
 	savedReadings, savedHistory = make(map[string]kpi.Reading, len(s.readings)), make(map[string][]kpi.Point, len(s.history))
 	for k, v := range s.readings {
@@ -404,11 +483,11 @@ func (s *Store) pgSyncCtx(ctx context.Context, fn func()) (err error) {
 			continue
 		}
 		s.readings[src] = r
-		queueReading(b, src, r)
+		w.reading(src, r)
 	}
 	for _, r := range p.records {
 		if added, replaced := s.recordLocked(r.id, r.p); added {
-			queueRecord(b, r.id, r.p, replaced)
+			w.record(r.id, r.p, replaced)
 		}
 	}
 	for key, since := range p.marks {
@@ -435,28 +514,26 @@ func (s *Store) pgSyncCtx(ctx context.Context, fn func()) (err error) {
 	SELECT 1 FROM `+Schema+`.history n WHERE n.kpi = h.kpi AND n.t_us > h.t_us AND n.t_us < $1
 	AND floor(n.t_us / 86400e6) = floor(h.t_us / 86400e6))`, fineFrom)
 	}
-	pg.batch = b
+	pg.writes = w
 	s.mu.Unlock()
 	if fn != nil {
 		fn()
 	}
 	s.mu.Lock()
-	pg.batch = nil
+	pg.writes = nil
 	s.mu.Unlock()
-	b.Queue(`SELECT last_value, is_called FROM ` + Schema + `.change_seq`)
-	n := b.Len()
+	last, err := w.queue(b, next)
+	if err != nil {
+		return err
+	}
+	// The numbers used are taken; the next writer continues after them.
+	b.Queue(`SELECT setval('`+Schema+`.change_seq', $1)`, max(last, next))
 	res := tx.SendBatch(ctx, b)
-	var last int64
-	var called bool
-	for i := 0; i < n-1; i++ {
+	for range b.Len() {
 		if _, err := res.Exec(); err != nil {
 			_ = res.Close()
 			return err
 		}
-	}
-	if err := res.QueryRow().Scan(&last, &called); err != nil {
-		_ = res.Close()
-		return err
 	}
 	if err := res.Close(); err != nil {
 		return err
@@ -464,9 +541,7 @@ func (s *Store) pgSyncCtx(ctx context.Context, fn func()) (err error) {
 	if err := tx.Commit(ctx); err != nil {
 		return err
 	}
-	if called {
-		pg.cursor = last
-	}
+	pg.cursor = max(last, next)
 	pg.pending = newPending()
 	return nil
 }
