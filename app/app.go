@@ -215,8 +215,9 @@ type Config struct {
 	// Leases, with a PostgreSQL store, says which polled sources run on
 	// this replica; nil runs every source here.
 	Leases *store.Leases
-	// RefreshInterval is how often a PostgreSQL store takes the other
-	// replicas' changes; 0 means DefaultRefreshInterval.
+	// RefreshInterval is how often a PostgreSQL store polls for the other
+	// replicas' changes (it also refreshes at once when the database
+	// notifies a commit); 0 means DefaultRefreshInterval.
 	RefreshInterval time.Duration
 }
 
@@ -322,10 +323,19 @@ func (a *App) Run(ctx context.Context) error {
 	defer compact.Stop()
 	a.cfg.Store.Compact(a.cfg.Now())
 	var refresh <-chan time.Time
+	notified := make(chan struct{}, 1)
 	if a.cfg.Store.Postgres() {
 		t := time.NewTicker(a.cfg.RefreshInterval)
 		defer t.Stop()
 		refresh = t.C
+		listenCtx, stopListening := context.WithCancel(context.Background())
+		defer stopListening()
+		go a.cfg.Store.Listen(listenCtx, func() {
+			select {
+			case notified <- struct{}{}:
+			default: // a refresh is already due
+			}
+		})
 	}
 
 	for {
@@ -345,6 +355,10 @@ func (a *App) Run(ctx context.Context) error {
 			}
 		case <-refresh:
 			a.refresh()
+		case <-notified:
+			if a.dbHealthy {
+				a.refresh()
+			}
 		case held := <-leases:
 			a.held = held
 			a.applyJobs()

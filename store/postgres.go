@@ -528,6 +528,11 @@ func (s *Store) pgSyncCtx(ctx context.Context, fn func()) (err error) {
 	}
 	// The numbers used are taken; the next writer continues after them.
 	b.Queue(`SELECT setval('`+Schema+`.change_seq', $1)`, max(last, next))
+	if last >= next {
+		// Delivered at the commit: the other replicas refresh at once
+		// instead of at their next poll.
+		b.Queue(`SELECT pg_notify($1, '')`, notifyChannel)
+	}
 	res := tx.SendBatch(ctx, b)
 	for range b.Len() {
 		if _, err := res.Exec(); err != nil {
@@ -544,6 +549,41 @@ func (s *Store) pgSyncCtx(ctx context.Context, fn func()) (err error) {
 	pg.cursor = max(last, next)
 	pg.pending = newPending()
 	return nil
+}
+
+// notifyChannel is the LISTEN/NOTIFY channel a commit with changes
+// notifies.
+const notifyChannel = "kpi_exporter_changes"
+
+// Listen calls changed whenever another replica (or this one) commits
+// changes, until ctx is done: a connection of its own LISTENs, and is
+// opened again after a failure. Polling (Refresh on a timer) stays the
+// fallback, so a lost notification only delays a change to the next poll.
+func (s *Store) Listen(ctx context.Context, changed func()) {
+	if s.pg == nil {
+		return
+	}
+	for ctx.Err() == nil {
+		conn, err := pgx.ConnectConfig(ctx, s.pg.pool.Config().ConnConfig)
+		if err == nil {
+			if _, err = conn.Exec(ctx, "LISTEN "+notifyChannel); err == nil {
+				changed() // what was committed while not listening
+				for {
+					if _, err = conn.WaitForNotification(ctx); err != nil {
+						break
+					}
+					changed()
+				}
+			}
+			closeCtx, cancel := context.WithTimeout(context.Background(), time.Second)
+			_ = conn.Close(closeCtx)
+			cancel()
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(2 * time.Second):
+		}
+	}
 }
 
 // querier is a pool or a transaction.

@@ -26,7 +26,7 @@ var (
 	pgMu sync.Mutex
 )
 
-func newDB(t *testing.T) (string, *testdb.Server) {
+func newDB(t testing.TB) (string, *testdb.Server) {
 	t.Helper()
 	srv := testdb.Postgres(t)
 	pgMu.Lock()

@@ -62,7 +62,7 @@ type daemon struct {
 
 // startDaemon runs the built binary in dir with env and waits until it
 // answers /-/ready.
-func startDaemon(t *testing.T, dir string, env []string, args ...string) *daemon {
+func startDaemon(t testing.TB, dir string, env []string, args ...string) *daemon {
 	t.Helper()
 	d := &daemon{addr: testproc.FreeAddr(t)}
 	d.cmd, d.logs = testproc.Start(t, dir, append([]string{"KPI_LISTEN_ADDRESS=" + d.addr}, env...), binary, args...)
@@ -82,7 +82,7 @@ func startDaemon(t *testing.T, dir string, env []string, args ...string) *daemon
 	}
 }
 
-func (d *daemon) get(t *testing.T, path string) string {
+func (d *daemon) get(t testing.TB, path string) string {
 	t.Helper()
 	resp, err := http.Get("http://" + d.addr + path)
 	if err != nil {
@@ -194,7 +194,7 @@ kpis:
     max_age: 1h
 `
 
-func writeFile(t *testing.T, path, s string) {
+func writeFile(t testing.TB, path, s string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(s), 0o644); err != nil {
 		t.Fatal(err)

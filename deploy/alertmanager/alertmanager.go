@@ -106,7 +106,9 @@ func Generate(o Options, catalogues ...*kpi.Catalogue) Config {
 	sort.Strings(owners)
 	hook := func(url string) []Webhook { return []Webhook{{URL: url, SendResolved: true}} }
 	cfg := Config{
-		Route: Route{Receiver: "default", GroupBy: []string{"alertname", "job", "instance", "kpi"},
+		// Not by instance: the replicas of one exporter (a job) fire the
+		// same KPI's alert each, and they make one notification.
+		Route: Route{Receiver: "default", GroupBy: []string{"alertname", "job", "kpi"},
 			GroupWait: dur(o.GroupWait), GroupInterval: dur(o.GroupInterval), RepeatInterval: dur(o.RepeatInterval)},
 		Receivers: []Receiver{{Name: "default", Webhooks: hook(o.DefaultURL)}},
 		InhibitRules: []InhibitRule{{

@@ -2,14 +2,19 @@ package alertmanager
 
 import (
 	"bytes"
+	"encoding/json"
 	"flag"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/bakhmach-hub/kpi_exporter/examples"
+	"github.com/bakhmach-hub/kpi_exporter/internal/testproc"
 	"github.com/bakhmach-hub/kpi_exporter/kpi"
 )
 
@@ -98,4 +103,84 @@ func splitLabels(s string) []string {
 		}
 	}
 	return append(out, cur.String())
+}
+
+// TestReplicasNotifyOnce runs Alertmanager (Debian's) with the generated
+// configuration: the same KPI's alert from two replicas of one job (they
+// differ by instance only) makes one notification holding both; another
+// KPI, or another job's exporter, makes its own.
+func TestReplicasNotifyOnce(t *testing.T) {
+	bin, err := exec.LookPath("prometheus-alertmanager")
+	if err != nil {
+		t.Fatal("prometheus-alertmanager is needed: make test installs Debian's prometheus-alertmanager")
+	}
+	type notification struct {
+		GroupLabels map[string]string `json:"groupLabels"`
+		Alerts      []struct {
+			Labels map[string]string `json:"labels"`
+		} `json:"alerts"`
+	}
+	got := make(chan notification, 16)
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var n notification
+		if err := json.NewDecoder(r.Body).Decode(&n); err == nil {
+			got <- n
+		}
+	}))
+	defer hook.Close()
+	c, err := kpi.Parse("c.yml", []byte(`sources: [{name: s, type: file}]
+calendar: {launch: 2026-01-01}
+kpis:
+  - {id: a, name: A, domain: d, dashboard: technical, owner: team, unit: count, direction: higher, source: {name: s, measurement: a}, targets: [{period: M1, value: 1}]}
+  - {id: b, name: B, domain: d, dashboard: technical, owner: team, unit: count, direction: higher, source: {name: s, measurement: b}, targets: [{period: M1, value: 1}]}
+`), kpi.ParseOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Marshal(Generate(Options{OwnerURL: hook.URL + "/{owner}", DefaultURL: hook.URL + "/default", GroupWait: time.Second,
+		GroupInterval: time.Minute, RepeatInterval: time.Hour}, c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "am.yml"), cfg, 0o644)
+	addr := testproc.FreeAddr(t)
+	_, out := testproc.Start(t, dir, nil, bin, "--config.file=am.yml", "--storage.path="+dir, "--web.listen-address="+addr,
+		"--cluster.listen-address=")
+	alerts := `[` +
+		`{"labels":{"alertname":"KpiRedZone","job":"kpi","instance":"10.0.0.1:10050","kpi":"a","domain":"d","owner":"team"}},` +
+		`{"labels":{"alertname":"KpiRedZone","job":"kpi","instance":"10.0.0.2:10050","kpi":"a","domain":"d","owner":"team"}},` +
+		`{"labels":{"alertname":"KpiRedZone","job":"kpi","instance":"10.0.0.1:10050","kpi":"b","domain":"d","owner":"team"}},` +
+		`{"labels":{"alertname":"KpiRedZone","job":"other","instance":"10.0.1.1:10050","kpi":"a","domain":"d","owner":"team"}}]`
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		resp, err := http.Post("http://"+addr+"/api/v2/alerts", "application/json", strings.NewReader(alerts))
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("alertmanager did not take the alerts: %v\n%s", err, out)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	groups := map[string]int{}
+	timeout := time.After(20 * time.Second)
+	for len(groups) < 3 {
+		select {
+		case n := <-got:
+			key := n.GroupLabels["job"] + "/" + n.GroupLabels["kpi"]
+			if _, dup := groups[key]; dup {
+				t.Errorf("a second notification for %s", key)
+			}
+			groups[key] = len(n.Alerts)
+		case <-timeout:
+			t.Fatalf("notifications %v, want three\n%s", groups, out)
+		}
+	}
+	if groups["kpi/a"] != 2 || groups["kpi/b"] != 1 || groups["other/a"] != 1 {
+		t.Errorf("notifications (job/kpi: alerts) %v, want kpi/a: 2 (both replicas), kpi/b: 1, other/a: 1", groups)
+	}
 }
