@@ -243,7 +243,7 @@ type App struct {
 	held, running map[string]bool
 	dbHealthy     bool
 	lastRefresh   time.Time
-	published *exporter.Snapshot
+	published     *exporter.Snapshot
 	// zones holds each KPI's zone and since when, as the evaluations saw
 	// it: the history-based estimate is taken when the zone changes (or at
 	// start) and kept while the zone holds, since the history is thinned to

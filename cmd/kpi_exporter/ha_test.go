@@ -153,9 +153,10 @@ func (g *haGroup) waitSpread(live map[int]bool, within time.Duration) map[string
 	}
 }
 
-// minGap is the shortest time between two requests of one source: a
-// source running on two replicas at once shows as gaps far below its
-// interval (±10 % jitter).
+// minGap is the shortest time between two requests of one source. One
+// runner's requests are an interval apart (±10 % jitter, less a little for
+// a loaded machine); two runners of one source interleave, and of any two
+// neighbouring gaps one is at most half the interval.
 func minGap(ts []time.Time) time.Duration {
 	gap := time.Duration(1<<62 - 1)
 	for i := 1; i < len(ts); i++ {
@@ -176,7 +177,7 @@ func TestHAReplicas(t *testing.T) {
 		if len(ts) < 2 {
 			t.Errorf("source %s ran %d times in %s", src, len(ts), 4*haInterval)
 		}
-		if gap := minGap(ts); gap < haInterval*8/10 {
+		if gap := minGap(ts); gap < haInterval*6/10 {
 			t.Errorf("source %s ran twice within %s: on two replicas at once", src, gap)
 		}
 	}
@@ -334,7 +335,7 @@ func TestHAReplicas(t *testing.T) {
 		}
 	}
 	for src, ts := range reqs {
-		if gap := minGap(ts); gap < haInterval*8/10 {
+		if gap := minGap(ts); gap < haInterval*6/10 {
 			t.Errorf("source %s ran twice within %s: on two replicas at once", src, gap)
 		}
 		if last := ts[len(ts)-1]; time.Since(last) > bound {
