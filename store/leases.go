@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -42,6 +43,9 @@ type Leases struct {
 	conn      *pgx.Conn
 	status    LeaseStatus
 	changes   chan map[string]bool
+	// published is status as of the end of the last tick: Status never
+	// waits for a tick that waits for the database.
+	published atomic.Pointer[LeaseStatus]
 }
 
 // LeaseStatus is what a replica knows of the coordination.
@@ -84,12 +88,18 @@ func (l *Leases) Changes() <-chan map[string]bool { return l.changes }
 
 // Status returns the coordination's state at the last tick.
 func (l *Leases) Status() LeaseStatus {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+	if st := l.published.Load(); st != nil {
+		return *st
+	}
+	return LeaseStatus{}
+}
+
+// publish is called with l.mu held.
+func (l *Leases) publish() {
 	st := l.status
 	st.Held = slices.Clone(st.Held)
 	st.Sources = slices.Clone(l.want)
-	return st
+	l.published.Store(&st)
 }
 
 // Run keeps the leases until ctx is done, then releases them and removes
@@ -120,6 +130,8 @@ func (l *Leases) stop() {
 		l.conn = nil
 	}
 	l.setHeld(map[string]bool{})
+	l.status.Connected = false
+	l.publish()
 }
 
 // setHeld is called with l.mu held.
@@ -164,6 +176,7 @@ func (l *Leases) fail(err error) {
 func (l *Leases) tick(parent context.Context) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	defer l.publish()
 	ctx, cancel := context.WithTimeout(parent, max(l.Tick, time.Second))
 	defer cancel()
 	if l.conn == nil {

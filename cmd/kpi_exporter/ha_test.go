@@ -27,6 +27,8 @@ import (
 
 const haSources = 6
 
+const haPassword = "state-db-password-9f3k2"
+
 // haInterval is the polled sources' interval; haLease the lease interval
 // (a replica counts as gone after three).
 const (
@@ -93,7 +95,9 @@ func startHAGroup(t *testing.T) *haGroup {
 	t.Cleanup(srv.Close)
 	writeFile(t, filepath.Join(g.dir, "kpis.yaml"), haCatalogue(srv.URL))
 	writeFile(t, filepath.Join(g.dir, "tokens"), pushToken+"\n")
-	writeFile(t, filepath.Join(g.dir, "dsn"), g.db.DSN+"\n")
+	// The server trusts loopback, so any password connects: the
+	// replicas are given one, which must never be shown.
+	writeFile(t, filepath.Join(g.dir, "dsn"), strings.Replace(g.db.DSN, "postgres@", "postgres:"+haPassword+"@", 1)+"\n")
 	for i := range 3 {
 		g.start(fmt.Sprintf("r%d", i))
 	}
@@ -361,6 +365,17 @@ func TestHAReplicas(t *testing.T) {
 		}
 	}
 	g.db.Restart(t)
+	for r := range survivors {
+		for what, text := range map[string]string{"logs": g.reps[r].logs.String(), "metrics": g.reps[r].get(t, "/metrics"),
+			"status page": g.reps[r].get(t, "/")} {
+			if strings.Contains(text, haPassword) {
+				t.Errorf("r%d: the database password appears in its %s", r, what)
+			}
+		}
+		if !strings.Contains(g.reps[r].logs.String(), "state database unreachable") {
+			t.Errorf("r%d did not log the database's loss:\n%s", r, g.reps[r].logs)
+		}
+	}
 	for r := range survivors {
 		waitFor(t, 15*time.Second, func() bool {
 			code, _ := status(g.reps[r].addr, "/-/ready")
