@@ -311,7 +311,7 @@ func (a *App) Run(ctx context.Context) error {
 		// that no other replica starts one while a run is still under way.
 		defer func() { stopLeases(); <-leaseDone }()
 	}
-	a.applyJobs()
+	a.applyJobs(true)
 	a.log.Info("sources started", zap.Int("enabled", len(a.loaded.Jobs)+len(a.loaded.Passive)), zap.Int("polled", len(a.loaded.Jobs)),
 		zap.Int("pushed", len(a.loaded.Passive)), zap.Int("declared", len(a.loaded.Catalogue.Sources)),
 		zap.Int("kpis", len(a.loaded.Catalogue.KPIs)))
@@ -361,7 +361,7 @@ func (a *App) Run(ctx context.Context) error {
 			}
 		case held := <-leases:
 			a.held = held
-			a.applyJobs()
+			a.applyJobs(false)
 			a.haStatus()
 		case reply := <-a.reloads:
 			reply <- a.reload()
@@ -407,7 +407,7 @@ func (a *App) reload() error {
 	if a.cfg.Leases != nil {
 		a.cfg.Leases.SetSources(a.polled())
 	}
-	a.applyJobs()
+	a.applyJobs(false)
 	a.retain()
 	a.publish(a.cfg.Now())
 	a.log.Info("catalogue reloaded", zap.Int("kpis", len(l.Catalogue.KPIs)), zap.Int("enabled_sources", len(l.Jobs)+len(l.Passive)))
@@ -432,10 +432,11 @@ func (a *App) polled() []string {
 }
 
 // applyJobs gives the scheduler the jobs this replica runs: every one, or
-// with leases those it holds. A source whose stored reading is younger
-// than its interval runs when the interval is up, not at once: restarts
-// and takeovers stay cheap on rate-limited APIs.
-func (a *App) applyJobs() {
+// with leases those it holds. At start and at a takeover, a source whose
+// stored reading is younger than its interval runs when the interval is
+// up, not at once: restarts and takeovers stay cheap on rate-limited APIs.
+// (After a reload, a source whose settings changed runs at once.)
+func (a *App) applyJobs(starting bool) {
 	readings := a.cfg.Store.Inputs().Readings
 	jobs := make([]collectors.Job, 0, len(a.loaded.Jobs))
 	running := map[string]bool{}
@@ -443,7 +444,8 @@ func (a *App) applyJobs() {
 		if a.cfg.Leases != nil && !a.held[j.Source.Name] {
 			continue
 		}
-		if a.cfg.Leases != nil && !a.running[j.Source.Name] {
+		takeover := a.cfg.Leases != nil && !a.running[j.Source.Name]
+		if takeover {
 			// Taken over (or taken back): the collector is built again, so
 			// that it starts from the progress the last holder saved, not
 			// from what this replica read at its start.
@@ -456,7 +458,7 @@ func (a *App) applyJobs() {
 		}
 		running[j.Source.Name] = true
 		_, dependent := j.Collector.(collectors.Dependent)
-		if r, ok := readings[j.Source.Name]; ok && !dependent { // derived: cheap, and run when their inputs run
+		if r, ok := readings[j.Source.Name]; ok && !dependent && (starting || takeover) { // derived: cheap, and run when their inputs run
 			j.NotBefore = r.At.Add(collectors.Jitter(j.Source.Interval, rand.Float64()))
 		}
 		jobs = append(jobs, j)
