@@ -274,11 +274,11 @@ func (s *Store) Retain(sources, kpis map[string]bool, now time.Time, retention t
 	for key := range s.orphaned {
 		// An entry whose state is gone (dropped by hand) is forgotten.
 		kind, name, _ := strings.Cut(key, "/")
-		if _, ok := s.readings[name]; kind == "source" && !ok {
+		_, hasReading := s.readings[name]
+		_, hasHistory := s.history[name]
+		if (kind == "source" && !hasReading) || (kind == "kpi" && !hasHistory) {
 			delete(s.orphaned, key)
-		}
-		if _, ok := s.history[name]; kind == "kpi" && !ok {
-			delete(s.orphaned, key)
+			s.pg.orphanOp(key, time.Time{}, false)
 		}
 	}
 	for key := range s.orphaned {
