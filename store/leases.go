@@ -59,6 +59,9 @@ type LeaseStatus struct {
 	FairShare int
 }
 
+// leaseApplication names the lease sessions in pg_stat_activity.
+const leaseApplication = "kpi_exporter lease"
+
 // DefaultLeaseTick is how often a replica renews its heartbeat and takes
 // free sources.
 const DefaultLeaseTick = 2 * time.Second
@@ -180,7 +183,15 @@ func (l *Leases) tick(parent context.Context) {
 	ctx, cancel := context.WithTimeout(parent, max(l.Tick, time.Second))
 	defer cancel()
 	if l.conn == nil {
-		conn, err := pgx.ConnectConfig(ctx, l.pg.pool.Config().ConnConfig)
+		cfg := l.pg.pool.Config().ConnConfig.Copy()
+		cfg.RuntimeParams["application_name"] = leaseApplication
+		// The server notices a peer gone without a word (a node lost) within
+		// about 20 s instead of the system's two hours, and ends the session
+		// and its locks.
+		cfg.RuntimeParams["tcp_keepalives_idle"] = "10"
+		cfg.RuntimeParams["tcp_keepalives_interval"] = "3"
+		cfg.RuntimeParams["tcp_keepalives_count"] = "3"
+		conn, err := pgx.ConnectConfig(ctx, cfg)
 		if err != nil {
 			l.fail(fmt.Errorf("lease connection: %w", err))
 			return
@@ -194,8 +205,8 @@ func (l *Leases) tick(parent context.Context) {
 	sort.Strings(held)
 	var alive int
 	err := l.conn.QueryRow(ctx, `WITH hb AS (
-	INSERT INTO `+Schema+`.replicas (id, host, started, heartbeat, held) VALUES ($1, $2, now(), now(), $3)
-	ON CONFLICT (id) DO UPDATE SET heartbeat = now(), held = $3, host = $2
+	INSERT INTO `+Schema+`.replicas (id, host, started, heartbeat, held, lease_pid) VALUES ($1, $2, now(), now(), $3, pg_backend_pid())
+	ON CONFLICT (id) DO UPDATE SET heartbeat = now(), held = $3, host = $2, lease_pid = pg_backend_pid()
 	RETURNING 1)
 SELECT 1 + count(*) FROM `+Schema+`.replicas WHERE id <> $1 AND heartbeat > now() - $4::interval`,
 		l.id, l.host, held, fmt.Sprintf("%d milliseconds", l.TTL.Milliseconds())).Scan(&alive)
@@ -206,6 +217,13 @@ SELECT 1 + count(*) FROM `+Schema+`.replicas WHERE id <> $1 AND heartbeat > now(
 	l.status.Connected, l.status.Err, l.status.Replicas = true, nil, alive
 	// Long-dead replicas' rows are only clutter.
 	_, _ = l.conn.Exec(ctx, `DELETE FROM `+Schema+`.replicas WHERE heartbeat < now() - interval '1 day'`)
+	// A replica whose heartbeat expired while its lease session lives (the
+	// process hung, or its node vanished and the server has not noticed)
+	// still holds its locks: its session is ended, which frees them. It
+	// finds out at its next tick, stops its sources and joins again.
+	_, _ = l.conn.Exec(ctx, `SELECT pg_terminate_backend(r.lease_pid) FROM `+Schema+`.replicas r
+JOIN pg_stat_activity a ON a.pid = r.lease_pid AND a.application_name = $3
+WHERE r.id <> $1 AND r.heartbeat < now() - $2::interval`, l.id, fmt.Sprintf("%d milliseconds", l.TTL.Milliseconds()), leaseApplication)
 
 	next := make(map[string]bool, len(l.held))
 	for k := range l.held {

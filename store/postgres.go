@@ -84,6 +84,10 @@ CREATE TABLE kpi_exporter.replicas (
 	heartbeat timestamptz NOT NULL,
 	held      text[] NOT NULL DEFAULT '{}'
 );`,
+	// The backend of each replica's lease session, so that the others can end
+	// the session of a replica that stopped answering (hung, or its node gone
+	// without closing its connections) and free its leases.
+	2: `ALTER TABLE kpi_exporter.replicas ADD COLUMN lease_pid integer;`,
 }
 
 // SchemaVersion is the schema version this binary migrates to.

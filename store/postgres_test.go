@@ -372,3 +372,42 @@ func TestLeasesSpreadAndTakeOver(t *testing.T) {
 		}
 	}
 }
+
+// TestLeasesFreeAHungReplica: a replica that stops renewing (hung, or its
+// node gone) while its session lives keeps its advisory locks; the others
+// end that session once its heartbeat has expired and take its sources,
+// and the hung replica, back, finds its session gone and holds nothing.
+func TestLeasesFreeAHungReplica(t *testing.T) {
+	dsn, _ := newDB(t)
+	sources := []string{"a", "b", "c", "d"}
+	hung := openPG(t, dsn).NewLeases("hung", "test")
+	hung.Tick, hung.TTL = 100*time.Millisecond, 300*time.Millisecond
+	hung.SetSources(sources)
+	hung.tick(context.Background()) // alone: takes all four, then hangs
+	if got := hung.Status().Held; len(got) != 4 {
+		t.Fatalf("alone, the first replica holds %v", got)
+	}
+	live := openPG(t, dsn).NewLeases("live", "test")
+	live.Tick, live.TTL = 100*time.Millisecond, 300*time.Millisecond
+	live.SetSources(sources)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { live.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	start := time.Now()
+	for len(live.Status().Held) != 4 {
+		if time.Since(start) > 5*time.Second {
+			t.Fatalf("the live replica holds %v, 5 s after the other stopped renewing", live.Status().Held)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Logf("the hung replica's sources taken over after %s (TTL %s)", time.Since(start).Round(time.Millisecond), live.TTL)
+	hung.tick(context.Background()) // it wakes up: its session was ended
+	if st := hung.Status(); len(st.Held) != 0 || st.Connected {
+		t.Errorf("the woken replica: %+v", st)
+	}
+	hung.tick(context.Background()) // joins again, as standby: every source is held
+	if st := hung.Status(); len(st.Held) != 0 || !st.Connected || st.Replicas != 2 {
+		t.Errorf("the woken replica rejoined as %+v", st)
+	}
+}
