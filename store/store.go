@@ -321,7 +321,10 @@ func (s *Store) recordLocked(id string, p kpi.Point) (added bool, replaced time.
 	h := s.history[id]
 	if n := len(h); n > 0 {
 		last := h[n-1]
-		if !p.T.After(last.T) {
+		// Within a millisecond with the same value is the same point: the
+		// state file keeps milliseconds, readings keep nanoseconds, and a
+		// restored point must not come back as a second one.
+		if !p.T.After(last.T) || (p.T.Sub(last.T) < time.Millisecond && p.V == last.V) {
 			return false, time.Time{}
 		}
 		if n > 1 && last.T.Sub(h[n-2].T) < Resolution {

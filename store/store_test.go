@@ -299,3 +299,33 @@ func TestClampFuture(t *testing.T) {
 		t.Errorf("the history takes no new point: %+v", h)
 	}
 }
+
+// TestRestoredPointIsNotRecordedTwice: the state file keeps milliseconds
+// and readings keep nanoseconds; after a restart the evaluation records the
+// newest value at its reading's time again, which must not become a second
+// point.
+func TestRestoredPointIsNotRecordedTwice(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := t0.Add(2*time.Hour + 123456789) // sub-millisecond part
+	s.Record("k", kpi.Point{T: t0, V: 1})
+	s.Record("k", kpi.Point{T: at, V: 2})
+	if err := s.Save(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Record("k", kpi.Point{T: at, V: 2})
+	if h := s.History("k"); len(h) != 2 {
+		t.Errorf("history after a restart: %v", h)
+	}
+	s.Record("k", kpi.Point{T: at.Add(time.Millisecond), V: 2}) // a later value
+	if h := s.History("k"); len(h) != 3 {
+		t.Errorf("a value a millisecond later was not kept: %v", h)
+	}
+}

@@ -6,6 +6,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -469,6 +471,70 @@ func historyValues(t *testing.T, d *daemon, id string) []int {
 	out := make([]int, 0, len(v.History))
 	for _, p := range v.History {
 		out = append(out, int(p.V))
+	}
+	return out
+}
+
+// TestMigrateStateCommand: values pushed to a daemon on a state directory,
+// copied by `kpi_exporter migrate-state` into a state database, are what a
+// replica on that database serves; a second copy is refused.
+func TestMigrateStateCommand(t *testing.T) {
+	dir := t.TempDir()
+	d := pushDaemon(t, dir)
+	hourAgo := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)
+	if code, reply := d.push(t, pushToken, `{"values":[{"kpi":"dev_sat","value":7.2,"timestamp":"`+hourAgo+`"}]}`); code != 200 {
+		t.Fatalf("push: %d %s", code, reply)
+	}
+	if code, reply := d.push(t, pushToken, `{"values":[{"kpi":"dev_sat","value":7.5},{"measurement":"responses","value":31}]}`); code != 200 {
+		t.Fatalf("push: %d %s", code, reply)
+	}
+	d.stop(t, syscall.SIGTERM)
+
+	db := testdb.Postgres(t)
+	writeFile(t, filepath.Join(dir, "dsn"), strings.Replace(db.DSN, "postgres@", "postgres:"+haPassword+"@", 1)+"\n")
+	migrate := func() (int, string) {
+		cmd := exec.Command(binary, "migrate-state", "--state-dir", "state")
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "KPI_STATE_DSN_FILE=dsn")
+		out, err := cmd.CombinedOutput()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return code, string(out)
+	}
+	code, out := migrate()
+	if code != 0 || !strings.Contains(out, "1 readings, 1 KPIs with 2 history points") {
+		t.Fatalf("migrate-state: exit %d\n%s", code, out)
+	}
+	if code, out := migrate(); code != 1 || !strings.Contains(out, "empty one only") || strings.Contains(out, haPassword) {
+		t.Errorf("a second migrate-state: exit %d\n%s", code, out)
+	}
+	r := startDaemon(t, dir, []string{"KPI_CONFIG=kpis.yaml", "KPI_STATE_DSN_FILE=dsn", "KPI_STATE_DIR=", "KPI_HA_REPLICA_ID=r0"})
+	m := r.get(t, "/metrics")
+	if !strings.Contains(m, `kpi_value{domain="workflow",kpi="dev_sat"} 7.5`) || !strings.Contains(m, `kpi_push_responses{source="survey"} 31`) {
+		t.Errorf("the replica on the migrated database:\n%s", grep(m, "dev_sat")+grep(m, "responses"))
+	}
+	if got := historyValuesF(t, r, "dev_sat"); fmt.Sprint(got) != "[7.2 7.5]" {
+		t.Errorf("history on the migrated database: %v", got)
+	}
+}
+
+func historyValuesF(t *testing.T, d *daemon, id string) []float64 {
+	t.Helper()
+	var v struct {
+		History []struct {
+			V float64 `json:"v"`
+		} `json:"history"`
+	}
+	if err := json.Unmarshal([]byte(d.get(t, "/api/v1/kpis/"+id)), &v); err != nil {
+		t.Fatal(err)
+	}
+	var out []float64
+	for _, p := range v.History {
+		out = append(out, p.V)
 	}
 	return out
 }
