@@ -121,7 +121,8 @@ func (l *Leases) Run(ctx context.Context) {
 	}
 }
 
-// Stop ends the leases at once (for callers that do not cancel Run).
+// stop ends the leases at once: it unlocks everything by ending the
+// session and removes the heartbeat, so that the others take over now.
 func (l *Leases) stop() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
