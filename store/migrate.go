@@ -14,10 +14,6 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// MaxMigratedBlobBytes bounds one file of a source's state copied by
-// CopyToPostgres.
-const MaxMigratedBlobBytes = MaxSourceStateBytes
-
 // CopyReport says what CopyToPostgres copied.
 type CopyReport struct {
 	Readings, KPIs, Points, Orphaned, Blobs int
@@ -68,8 +64,8 @@ func CopyToPostgres(ctx context.Context, dir string, dst *Store) (CopyReport, er
 			if err != nil {
 				return rep, err
 			}
-			if fi.Size() > MaxMigratedBlobBytes {
-				return rep, fmt.Errorf("%s: %d bytes, more than the %d the database keeps per blob", path, fi.Size(), MaxMigratedBlobBytes)
+			if fi.Size() > MaxSourceStateBytes {
+				return rep, fmt.Errorf("%s: %d bytes, more than the %d the database keeps per blob", path, fi.Size(), MaxSourceStateBytes)
 			}
 			data, err := os.ReadFile(path)
 			if err != nil {

@@ -386,7 +386,8 @@ func TestHAReplicas(t *testing.T) {
 		}, "r%d not ready after the database came back", r)
 	}
 	g.waitSpread(survivors, 10*time.Second)
-	code, reply, err := postValues(client, g.reps[0+boolToInt(victim == 0)].addr, `{"values":[{"kpi":"c0","value":1234}]}`)
+	anySurvivor := (victim + 1) % 3
+	code, reply, err := postValues(client, g.reps[anySurvivor].addr, `{"values":[{"kpi":"c0","value":1234}]}`)
 	if err != nil || code != 200 {
 		t.Fatalf("push after the database came back: %d %s %v", code, reply, err)
 	}
@@ -395,13 +396,6 @@ func TestHAReplicas(t *testing.T) {
 			return strings.Contains(g.reps[r].get(t, "/metrics"), `kpi_value{domain="workflow",kpi="c0"} 1234`)
 		}, "r%d does not show the value pushed after the restart", r)
 	}
-}
-
-func boolToInt(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }
 
 func waitFor(t *testing.T, within time.Duration, ok func() bool, format string, args ...any) {
@@ -458,24 +452,6 @@ func kpiValues(t *testing.T, d *daemon, ids []string) string {
 	return strings.Join(out, " ")
 }
 
-// historyValues returns the values of a KPI's history on one replica.
-func historyValues(t *testing.T, d *daemon, id string) []int {
-	t.Helper()
-	var v struct {
-		History []struct {
-			V float64 `json:"v"`
-		} `json:"history"`
-	}
-	if err := json.Unmarshal([]byte(d.get(t, "/api/v1/kpis/"+id)), &v); err != nil {
-		t.Fatal(err)
-	}
-	out := make([]int, 0, len(v.History))
-	for _, p := range v.History {
-		out = append(out, int(p.V))
-	}
-	return out
-}
-
 // TestMigrateStateCommand: values pushed to a daemon on a state directory,
 // copied by `kpi_exporter migrate-state` into a state database, are what a
 // replica on that database serves; a second copy is refused.
@@ -519,12 +495,13 @@ func TestMigrateStateCommand(t *testing.T) {
 	if !strings.Contains(m, `kpi_value{domain="workflow",kpi="dev_sat"} 7.5`) || !strings.Contains(m, `kpi_push_responses{source="survey"} 31`) {
 		t.Errorf("the replica on the migrated database:\n%s", grep(m, "dev_sat")+grep(m, "responses"))
 	}
-	if got := historyValuesF(t, r, "dev_sat"); fmt.Sprint(got) != "[7.2 7.5]" {
+	if got := historyValues(t, r, "dev_sat"); fmt.Sprint(got) != "[7.2 7.5]" {
 		t.Errorf("history on the migrated database: %v", got)
 	}
 }
 
-func historyValuesF(t *testing.T, d *daemon, id string) []float64 {
+// historyValues returns the values of a KPI's history on one replica.
+func historyValues(t *testing.T, d *daemon, id string) []float64 {
 	t.Helper()
 	var v struct {
 		History []struct {
