@@ -478,13 +478,7 @@ func (a *App) refresh() {
 	}
 	a.lastRefresh = time.Now() // wallclock: a retry delay
 	changed, err := a.cfg.Store.Refresh()
-	if err != nil && a.dbHealthy {
-		a.log.Error("state database unreachable: serving the last snapshot; pushes are refused and sources stop until it is back", zap.Error(err))
-	}
-	if err == nil && !a.dbHealthy {
-		a.log.Info("state database reachable")
-	}
-	a.dbHealthy = err == nil
+	a.noteDatabase()
 	if a.cfg.Store.Dirty() && err == nil {
 		a.save()
 	}
@@ -492,6 +486,22 @@ func (a *App) refresh() {
 		a.publish(a.cfg.Now())
 	}
 	a.haStatus()
+}
+
+// noteDatabase logs when the state database is lost or back, whichever
+// exchange (a refresh, a save, a push) found out.
+func (a *App) noteDatabase() {
+	if !a.cfg.Store.Postgres() {
+		return
+	}
+	ok, err := a.cfg.Store.Healthy()
+	switch {
+	case !ok && a.dbHealthy:
+		a.log.Error("state database unreachable: serving the last snapshot; pushes are refused and sources stop until it is back", zap.Error(err))
+	case ok && !a.dbHealthy:
+		a.log.Info("state database reachable")
+	}
+	a.dbHealthy = ok
 }
 
 // haStatus exports the replica's role and readiness.
@@ -696,6 +706,7 @@ func (a *App) save() {
 	if err := a.cfg.Store.Save(); err != nil {
 		a.log.Error("saving state failed; will retry", zap.Error(err))
 	}
+	a.noteDatabase()
 }
 
 // drain applies the results waiting in the channel.

@@ -77,6 +77,7 @@ func (a *App) pushBatch(first pushRequest) {
 			accepted = append(accepted, r)
 		}
 	})
+	a.noteDatabase()
 	var saveErr error
 	if err != nil {
 		a.log.Error("persisting pushed values failed", zap.Error(err))
